@@ -1,0 +1,229 @@
+//! All access to the operating system and to Xen's companion libraries.
+//!
+//! Everything goes through libc's `open`/`ioctl`/`close` symbols (so
+//! `LD_PRELOAD` test doubles and tracing tools see every request), and through
+//! libxencall, libxentoollog and libxentoolcore exactly where Xen's own library
+//! uses them. No other module declares foreign functions.
+#![allow(non_camel_case_types)]
+
+use crate::xen::{self, domid_t, PrivcmdDmOp, PrivcmdDmOpBuf, XenDmOpBuf};
+use libc::{c_char, c_int, c_uint, c_void};
+use nix::errno::Errno;
+
+/// Opaque `struct xentoollog_logger` (libxentoollog).
+#[repr(C)]
+pub struct xentoollog_logger {
+    _opaque: [u8; 0],
+}
+
+/// Opaque `xencall_handle` (libxencall).
+#[repr(C)]
+pub struct xencall_handle {
+    _opaque: [u8; 0],
+}
+
+/// `Xentoolcore__Active_Handle` from Xen's `xentoolcore_internal.h` (not
+/// installed by Debian): the restrict callback, then the two `XEN_LIST_ENTRY`
+/// link pointers that libxentoolcore owns.
+#[repr(C)]
+pub struct ActiveHandle {
+    pub restrict_callback: unsafe extern "C" fn(*mut ActiveHandle, domid_t) -> c_int,
+    pub le_next: *mut ActiveHandle,
+    pub le_prev: *mut *mut ActiveHandle,
+}
+
+/// `xentoollog_level` values used here.
+pub mod level {
+    pub const DEBUG: libc::c_int = 1;
+    pub const PROGRESS: libc::c_int = 4;
+    pub const ERROR: libc::c_int = 8;
+}
+
+#[link(name = "xentoollog")]
+extern "C" {
+    fn xtl_log(
+        logger: *mut xentoollog_logger,
+        level: c_int,
+        errnoval: c_int,
+        context: *const c_char,
+        format: *const c_char,
+        ...
+    );
+    fn xtl_createlogger_stdiostream(f: *mut libc::FILE, min_level: c_int, flags: c_uint) -> *mut xentoollog_logger;
+}
+
+#[link(name = "xentoolcore")]
+extern "C" {
+    fn xentoolcore__register_active_handle(ah: *mut ActiveHandle);
+    fn xentoolcore__deregister_active_handle(ah: *mut ActiveHandle);
+    fn xentoolcore__restrict_by_dup2_null(fd: c_int) -> c_int;
+}
+
+#[link(name = "xencall")]
+extern "C" {
+    fn xencall_open(logger: *mut xentoollog_logger, flags: c_uint) -> *mut xencall_handle;
+    fn xencall_close(xcall: *mut xencall_handle) -> c_int;
+    fn xencall3(xcall: *mut xencall_handle, op: c_uint, a1: u64, a2: u64, a3: u64) -> c_int;
+    fn xencall_alloc_buffer(xcall: *mut xencall_handle, size: usize) -> *mut c_void;
+    fn xencall_free_buffer(xcall: *mut xencall_handle, p: *mut c_void);
+}
+
+extern "C" {
+    static mut stderr: *mut libc::FILE;
+}
+
+/// A stderr logger at `XTL_PROGRESS`, as Xen's library creates for a NULL logger.
+///
+/// Created with libxentoollog itself so that messages look exactly like Xen's.
+pub fn new_stderr_logger() -> *mut xentoollog_logger {
+    // SAFETY: reading glibc's `stderr` pointer; the logger does not take ownership.
+    unsafe { xtl_createlogger_stdiostream(stderr, level::PROGRESS, 0) }
+}
+
+/// Logs one preformatted line through `logger` under the context
+/// "xendevicemodel"; `errnoval` is appended as Xen's loggers do (-1 for none).
+pub fn log(logger: *mut xentoollog_logger, lvl: c_int, errnoval: c_int, msg: &core::ffi::CStr) {
+    if logger.is_null() {
+        return;
+    }
+    // SAFETY: a valid logger (the caller's or ours) and NUL-terminated strings;
+    // the message is passed as an argument, never as the format.
+    unsafe { xtl_log(logger, lvl, errnoval, c"xendevicemodel".as_ptr(), c"%s".as_ptr(), msg.as_ptr()) }
+}
+
+/// Registers `ah` with libxentoolcore so `xentoolcore_restrict_all` reaches it.
+///
+/// # Safety
+/// `ah` must stay at the same address until [`deregister`] is called.
+pub unsafe fn register(ah: *mut ActiveHandle) {
+    xentoolcore__register_active_handle(ah)
+}
+
+/// Removes `ah` from libxentoolcore's list.
+///
+/// # Safety
+/// `ah` must have been passed to [`register`].
+pub unsafe fn deregister(ah: *mut ActiveHandle) {
+    xentoolcore__deregister_active_handle(ah)
+}
+
+/// Replaces `fd` with /dev/null in this process only (libxentoolcore's helper).
+pub fn neuter_fd(fd: c_int) -> Result<(), Errno> {
+    // SAFETY: plain syscall wrapper; only this process's descriptor table changes.
+    match unsafe { xentoolcore__restrict_by_dup2_null(fd) } {
+        0 => Ok(()),
+        _ => Err(Errno::last()),
+    }
+}
+
+fn check(rc: c_int) -> Result<c_int, Errno> {
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens `/dev/xen/privcmd` read-write and close-on-exec, as Xen's library does.
+pub fn open_privcmd() -> Result<c_int, Errno> {
+    // SAFETY: constant NUL-terminated path.
+    check(unsafe { libc::open(c"/dev/xen/privcmd".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
+}
+
+/// Closes a descriptor, returning close(2)'s result.
+pub fn close(fd: c_int) -> Result<(), Errno> {
+    // SAFETY: the caller owns `fd`.
+    check(unsafe { libc::close(fd) }).map(drop)
+}
+
+/// Issues `IOCTL_PRIVCMD_DM_OP` with the buffer descriptors given.
+///
+/// The descriptors live on the caller's stack: no allocation per request.
+#[inline]
+pub fn dm_op(fd: c_int, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<(), Errno> {
+    let uop = PrivcmdDmOp { dom: domid, num: bufs.len() as u16, ubufs: bufs.as_ptr() };
+    // SAFETY: `uop` and the buffers it points to are valid for the call; the
+    // kernel writes out-values only into those buffers.
+    check(unsafe { libc::ioctl(fd, xen::IOCTL_PRIVCMD_DM_OP, &uop as *const PrivcmdDmOp) }).map(drop)
+}
+
+/// Issues `IOCTL_PRIVCMD_RESTRICT`: from now on this open file only serves `domid`.
+pub fn restrict(fd: c_int, domid: domid_t) -> Result<(), Errno> {
+    // SAFETY: the kernel reads one domid_t from the pointer.
+    check(unsafe { libc::ioctl(fd, xen::IOCTL_PRIVCMD_RESTRICT, &domid as *const domid_t) }).map(drop)
+}
+
+/// A libxencall handle, used only on kernels without `IOCTL_PRIVCMD_DM_OP`.
+pub struct Xencall(*mut xencall_handle);
+
+// SAFETY: libxencall handles may be used from any thread (its buffer cache is locked).
+unsafe impl Send for Xencall {}
+unsafe impl Sync for Xencall {}
+
+impl Xencall {
+    /// Opens libxencall, which logs its own failures through `logger`.
+    pub fn open(logger: *mut xentoollog_logger) -> Result<Self, Errno> {
+        // SAFETY: `logger` is valid (or NULL, which libxencall accepts).
+        let h = unsafe { xencall_open(logger, 0) };
+        if h.is_null() {
+            Err(Errno::last())
+        } else {
+            Ok(Xencall(h))
+        }
+    }
+
+    /// The dm_op hypercall through hypercall-safe buffers: copies the request
+    /// in, and on success copies every buffer back (Xen's out-values).
+    pub fn dm_op(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<(), Errno> {
+        let descs = bufs.len() * core::mem::size_of::<XenDmOpBuf>();
+        let total = descs + bufs.iter().map(|b| b.size).sum::<usize>();
+        // SAFETY: one xencall buffer holds the descriptor array followed by a
+        // copy of every buffer; all pointers stay inside it.
+        unsafe {
+            let mem = xencall_alloc_buffer(self.0, total).cast::<u8>();
+            if mem.is_null() {
+                return Err(Errno::last());
+            }
+            let desc = mem.cast::<XenDmOpBuf>();
+            let mut data = mem.add(descs);
+            for (i, b) in bufs.iter().enumerate() {
+                if b.size > 0 {
+                    core::ptr::copy_nonoverlapping(b.uptr.cast::<u8>(), data, b.size);
+                }
+                desc.add(i).write(XenDmOpBuf { h: data.cast(), size: b.size as u64 });
+                data = data.add(b.size);
+            }
+            let rc = xencall3(self.0, xen::HYPERVISOR_DM_OP, domid as u64, bufs.len() as u64, desc as u64);
+            let res = check(rc).map(drop);
+            if res.is_ok() {
+                let mut data = mem.add(descs);
+                for b in bufs {
+                    if b.size > 0 {
+                        core::ptr::copy_nonoverlapping(data, b.uptr.cast::<u8>(), b.size);
+                    }
+                    data = data.add(b.size);
+                }
+            }
+            let saved = Errno::last();
+            xencall_free_buffer(self.0, mem.cast());
+            Errno::set(saved);
+            res
+        }
+    }
+}
+
+impl Drop for Xencall {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from xencall_open and is closed once.
+        unsafe { xencall_close(self.0) };
+    }
+}
+
+/// Registers fork handlers with `pthread_atfork`.
+pub fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> Result<(), Errno> {
+    // SAFETY: the handlers are plain functions that live for the whole process.
+    match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
+        0 => Ok(()),
+        e => Err(Errno::from_raw(e)),
+    }
+}
