@@ -24,4 +24,9 @@ fn main() {
         .expect("cbindgen could not generate the header")
         .write_to_file(&out);
     println!("cargo:rustc-env=XDM_GENERATED_HEADER={}", out.display());
+    // `make header` sets this to refresh the committed copy.
+    println!("cargo:rerun-if-env-changed=XDM_WRITE_HEADER");
+    if std::env::var_os("XDM_WRITE_HEADER").is_some() {
+        std::fs::copy(&out, root.join("include/xendevicemodel.h")).expect("write include/xendevicemodel.h");
+    }
 }

@@ -503,3 +503,14 @@ pub extern "C" fn xendevicemodel_nr_vcpus(
 pub extern "C" fn xendevicemodel_restrict(dmod: *mut xendevicemodel_handle, domid: domid_t) -> c_int {
     with_handle(dmod, "restrict", |dm| dm.restrict(domid))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed header must be exactly what cbindgen makes of this file.
+    #[test]
+    fn committed_header_matches_exports() {
+        let generated = include_str!(env!("XDM_GENERATED_HEADER"));
+        let committed = include_str!("../include/xendevicemodel.h");
+        assert!(generated == committed, "include/xendevicemodel.h is stale: run `make header` and commit it");
+    }
+}

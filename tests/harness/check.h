@@ -1,0 +1,80 @@
+/*
+ * A minimal test framework for the C harness: counted checks, a capturing
+ * xentoollog logger, and a closing "suite: N passed, M failed" line.
+ */
+#ifndef XDM_CHECK_H
+#define XDM_CHECK_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xentoollog.h>
+
+static int t_passed, t_failed;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (cond) {                                                        \
+            t_passed++;                                                    \
+        } else {                                                           \
+            t_failed++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fputc('\n', stderr);                                           \
+        }                                                                  \
+    } while (0)
+
+/* A call that must fail with `err`. errno is read right after the call. */
+#define CHECK_FAILS(call, err)                                             \
+    do {                                                                   \
+        errno = 0;                                                         \
+        int rc_ = (call);                                                  \
+        int e_ = errno;                                                    \
+        CHECK(rc_ == -1 && e_ == (err), "%s: rc %d errno %d (%s), want -1 errno %d (%s)", \
+              #call, rc_, e_, strerror(e_), (err), strerror(err));         \
+    } while (0)
+
+#define CHECK_OK(call)                                                     \
+    do {                                                                   \
+        errno = 0;                                                         \
+        int rc_ = (call);                                                  \
+        int e_ = errno;                                                    \
+        CHECK(rc_ == 0, "%s: rc %d errno %d (%s)", #call, rc_, e_, strerror(e_)); \
+    } while (0)
+
+static int t_done(const char *suite)
+{
+    printf("%s: %d passed, %d failed\n", suite, t_passed, t_failed);
+    fflush(stdout);
+    return t_failed ? 1 : 0;
+}
+
+/* A logger that remembers what it was told. */
+struct cap_logger {
+    xentoollog_logger base;
+    int count;
+    int level, errnoval;
+    char context[64];
+    char last[512];
+};
+
+static void cap_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
+                         const char *context, const char *fmt, va_list al)
+{
+    struct cap_logger *c = (struct cap_logger *)l;
+    c->count++;
+    c->level = level;
+    c->errnoval = errnoval;
+    snprintf(c->context, sizeof(c->context), "%s", context ? context : "");
+    vsnprintf(c->last, sizeof(c->last), fmt, al);
+}
+
+static void cap_init(struct cap_logger *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->base.vmessage = cap_vmessage;
+}
+
+#endif

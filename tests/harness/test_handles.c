@@ -1,0 +1,229 @@
+/*
+ * Handle lifecycle rules that Xen's library leaves undefined, and ours
+ * defines: stale and double-closed handles, pointers that never came from
+ * open, fork(), restrict_all in a child, and a close racing calls in threads.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xendevicemodel.h>
+#include <xentoolcore.h>
+
+#include "check.h"
+#include "fakeprivcmd.h"
+
+#define DOM 5
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n - 1; /* the directory stream's own descriptor */
+}
+
+/* Invalid handles log to stderr: keep the test output readable. */
+static int quiet_stderr(void)
+{
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    fflush(stderr);
+    dup2(null, 2);
+    close(null);
+    return saved;
+}
+
+static void restore_stderr(int saved)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
+static void test_stale_handles(void)
+{
+    xendevicemodel_handle *h = xendevicemodel_open(NULL, 0);
+    CHECK(h != NULL, "open");
+    CHECK_OK(xendevicemodel_close(h));
+    int saved = quiet_stderr();
+    unsigned long before = fp_ioctl_count();
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level(h, DOM, 1, 1), EBADF);
+    CHECK_FAILS(xendevicemodel_restrict(h, DOM), EBADF);
+    CHECK_FAILS(xendevicemodel_close(h), EBADF);
+    /* The slot is reused by the next open; the old key stays dead. */
+    xendevicemodel_handle *h2 = xendevicemodel_open(NULL, 0);
+    CHECK(h2 != NULL && h2 != h, "reopen gave %p (old %p)", (void *)h2, (void *)h);
+    before = fp_ioctl_count();
+    CHECK_FAILS(xendevicemodel_inject_msi(h, DOM, 0xfee00000, 1), EBADF);
+    CHECK(fp_ioctl_count() == before, "a stale handle reached privcmd");
+    /* Pointers that never came from open. */
+    int local;
+    void *heap = malloc(64);
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level((xendevicemodel_handle *)&local, DOM, 1, 1), EBADF);
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level((xendevicemodel_handle *)heap, DOM, 1, 1), EBADF);
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level(NULL, DOM, 1, 1), EBADF);
+    CHECK_FAILS(xendevicemodel_close((xendevicemodel_handle *)(uintptr_t)0xdeadbeef), EBADF);
+    CHECK_FAILS(xendevicemodel_nr_vcpus((xendevicemodel_handle *)~(uintptr_t)0, DOM, &(unsigned){0}), EBADF);
+    CHECK(fp_ioctl_count() == before, "invalid handles reached privcmd");
+    free(heap);
+    restore_stderr(saved);
+    CHECK(xendevicemodel_close(NULL) == 0, "close(NULL) is 0, as in Xen");
+    CHECK_OK(xendevicemodel_set_isa_irq_level(h2, DOM, 1, 1));
+    CHECK_OK(xendevicemodel_close(h2));
+}
+
+/* What the child checks; its exit status is its number of failed checks. */
+static int child_checks(xendevicemodel_handle *inherited, struct cap_logger *cap, int parent_fd)
+{
+    t_passed = t_failed = 0;
+    unsigned long ioctls = fp_ioctl_count();
+    int logged = cap->count;
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level(inherited, DOM, 1, 1), EBADF);
+    CHECK_FAILS(xendevicemodel_nr_vcpus(inherited, DOM, &(unsigned){0}), EBADF);
+    CHECK_FAILS(xendevicemodel_restrict(inherited, DOM), EBADF);
+    CHECK(fp_ioctl_count() == ioctls, "child: inherited handle reached privcmd");
+    CHECK(cap->count > logged && cap->errnoval == EBADF, "child: no log line through the caller's logger");
+
+    /* restrict_all must not restrict the file the parent shares. */
+    xendevicemodel_handle *own = xendevicemodel_open(NULL, 0);
+    CHECK(own != NULL, "child: open");
+    unsigned long before = fp_count();
+    CHECK_OK(xentoolcore_restrict_all(DOM));
+    for (unsigned long i = before; i < fp_count(); i++) {
+        const struct fp_record *r = fp_get(i);
+        CHECK(!(r && r->kind == FP_RESTRICT && r->fd == parent_fd), "child restricted the parent's file");
+    }
+    CHECK(fp_restriction(parent_fd) == -1, "child: inherited fd restricted");
+    CHECK_OK(xendevicemodel_set_isa_irq_level(own, DOM, 1, 1));
+    CHECK_FAILS(xendevicemodel_set_isa_irq_level(own, DOM + 1, 1, 1), EPERM); /* own handle is restricted */
+
+    CHECK(xendevicemodel_close(inherited) == 0, "child: close of inherited handle");
+    CHECK_OK(xendevicemodel_close(own));
+    return t_failed;
+}
+
+static void test_fork(void)
+{
+    struct cap_logger cap;
+    cap_init(&cap);
+    xendevicemodel_handle *h = xendevicemodel_open(&cap.base, 0);
+    CHECK(h != NULL, "open");
+    CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM, 1, 1));
+    int parent_fd = fp_get(fp_count() - 1)->fd;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_checks(h, &cap, parent_fd));
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed %d checks", WEXITSTATUS(status));
+
+    /* The parent never notices. */
+    CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM + 1, 1, 1));
+    CHECK(fp_restriction(parent_fd) == -1, "parent fd restricted");
+
+    /* 1000 forks, each child closing its inherited copy: no descriptor leaks. */
+    int fds = count_fds();
+    int bad = 0;
+    for (int i = 0; i < 1000; i++) {
+        pid = fork();
+        if (pid == 0)
+            _exit(xendevicemodel_close(h) == 0 ? 0 : 1);
+        waitpid(pid, &status, 0);
+        bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK(bad == 0, "%d of 1000 children could not close their inherited handle", bad);
+    CHECK(count_fds() == fds, "parent fds %d -> %d over 1000 forks", fds, count_fds());
+    CHECK_OK(xendevicemodel_inject_msi(h, DOM, 0xfee00000, 0x30));
+    CHECK_OK(xendevicemodel_close(h));
+}
+
+/* Calls from many threads while others open and close the same handles. */
+enum { SLOTS = 8, CALLERS = 8, CLOSERS = 2, OPS = 100000 };
+static _Atomic(xendevicemodel_handle *) slots[SLOTS];
+static atomic_long done_ops, ok_ops, ebadf_ops, other_ops;
+
+static void *caller(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    while (atomic_fetch_add(&done_ops, 1) < OPS) {
+        xendevicemodel_handle *h = atomic_load(&slots[rand_r(&seed) % SLOTS]);
+        errno = 0;
+        int rc = xendevicemodel_set_isa_irq_level(h, DOM, 1, 1);
+        if (rc == 0)
+            atomic_fetch_add(&ok_ops, 1);
+        else if (errno == EBADF)
+            atomic_fetch_add(&ebadf_ops, 1);
+        else
+            atomic_fetch_add(&other_ops, 1);
+    }
+    return NULL;
+}
+
+static atomic_int stop_closers;
+static atomic_long reopens, open_failures, close_failures;
+
+static void *closer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    while (!atomic_load(&stop_closers)) {
+        xendevicemodel_handle *fresh = xendevicemodel_open(NULL, 0);
+        if (!fresh) {
+            atomic_fetch_add(&open_failures, 1);
+            continue;
+        }
+        xendevicemodel_handle *old = atomic_exchange(&slots[rand_r(&seed) % SLOTS], fresh);
+        if (xendevicemodel_close(old) != 0)
+            atomic_fetch_add(&close_failures, 1);
+        atomic_fetch_add(&reopens, 1);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    fp_config("record", 0); /* the double is only a fast kernel here */
+    int fds = count_fds();
+    for (int i = 0; i < SLOTS; i++)
+        atomic_store(&slots[i], xendevicemodel_open(NULL, 0));
+    int saved = quiet_stderr();
+    pthread_t t[CALLERS + CLOSERS];
+    for (int i = 0; i < CALLERS; i++)
+        pthread_create(&t[i], NULL, caller, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < CLOSERS; i++)
+        pthread_create(&t[CALLERS + i], NULL, closer, (void *)(uintptr_t)(100 + i));
+    for (int i = 0; i < CALLERS; i++)
+        pthread_join(t[i], NULL);
+    atomic_store(&stop_closers, 1);
+    for (int i = 0; i < CLOSERS; i++)
+        pthread_join(t[CALLERS + i], NULL);
+    restore_stderr(saved);
+    for (int i = 0; i < SLOTS; i++)
+        CHECK_OK(xendevicemodel_close(atomic_load(&slots[i])));
+    fp_config("record", 1);
+    long ok = atomic_load(&ok_ops), ebadf = atomic_load(&ebadf_ops), other = atomic_load(&other_ops);
+    printf("threads: %ld calls (%ld ok, %ld EBADF, %ld other) while %ld handles were reopened\n",
+           ok + ebadf + other, ok, ebadf, other, atomic_load(&reopens));
+    CHECK(ok + ebadf == OPS && other == 0, "%ld calls failed with something other than EBADF", other);
+    CHECK(ok > 0, "no call succeeded");
+    CHECK(atomic_load(&reopens) > 0, "no handle was closed during the calls");
+    CHECK(atomic_load(&open_failures) == 0 && atomic_load(&close_failures) == 0,
+          "%ld opens and %ld closes failed", atomic_load(&open_failures), atomic_load(&close_failures));
+    CHECK(count_fds() == fds, "fds %d -> %d after the stress test", fds, count_fds());
+}
+
+int main(void)
+{
+    test_stale_handles();
+    test_fork();
+    test_threads();
+    return t_done("handles");
+}
