@@ -11,7 +11,7 @@ use crate::log::Logger;
 use crate::sys::{self, ActiveHandle, Xencall};
 use crate::xen::{self, op, *};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use libc::{c_int, c_ulong, c_void};
 use nix::errno::Errno;
 use std::sync::Once;
@@ -57,8 +57,10 @@ fn install_fork_hooks() {
 #[repr(C)]
 struct Core {
     ah: UnsafeCell<ActiveHandle>,
-    /// The privcmd descriptor, or -1 on the libxencall path.
-    fd: c_int,
+    /// The privcmd descriptor, or -1 on the libxencall path. Atomic because
+    /// libxentoolcore may call `restrict_cb` from another thread while open
+    /// is still setting it.
+    fd: AtomicI32,
     epoch: u32,
     logger: Logger,
 }
@@ -87,19 +89,20 @@ unsafe extern "C" fn restrict_cb(ah: *mut ActiveHandle, domid: domid_t) -> c_int
     // SAFETY: `ah` is the first field of a registered, live `Core` (it is
     // deregistered, under libxentoolcore's lock, before being freed).
     let core = &*(ah as *const Core);
-    if core.fd < 0 {
+    let fd = core.fd.load(Ordering::Acquire);
+    if fd < 0 {
         return 0; // libxencall registers and restricts its own handle
     }
     if core.epoch != FORK_EPOCH.load(Ordering::Relaxed) {
         // Inherited from the parent: privcmd restrictions belong to the open
         // file, which the parent shares. Drop this process's access instead.
-        core.logger.debug(format_args!("restrict_all: dropping fd {} inherited across fork", core.fd));
-        return match sys::neuter_fd(core.fd) {
+        core.logger.debug(format_args!("restrict_all: dropping fd {fd} inherited across fork"));
+        return match sys::neuter_fd(fd) {
             Ok(()) => 0,
             Err(_) => -1,
         };
     }
-    match sys::restrict(core.fd, domid) {
+    match sys::restrict(fd, domid) {
         Ok(()) => 0,
         Err(e) => {
             core.logger.error(e, format_args!("restrict_all: cannot restrict to domain {domid}"));
@@ -124,7 +127,7 @@ impl DeviceModel {
                 le_next: core::ptr::null_mut(),
                 le_prev: core::ptr::null_mut(),
             }),
-            fd: -1,
+            fd: AtomicI32::new(-1),
             epoch: FORK_EPOCH.load(Ordering::Relaxed),
             logger,
         });
@@ -135,16 +138,18 @@ impl DeviceModel {
         let mut dm = DeviceModel { core, xcall: None, live: true };
         match sys::open_privcmd() {
             Ok(fd) => match sys::dm_op(fd, DOMID_INVALID, &[]) {
-                Ok(()) | Err(Errno::EPERM) => dm.core.fd = fd,
+                Ok(()) | Err(Errno::EPERM) => dm.core.fd.store(fd, Ordering::Release),
                 Err(e) => {
                     dm.core.logger.debug(format_args!("privcmd has no DM_OP ioctl ({e}); using libxencall"));
                     let _ = sys::close(fd);
-                    dm.xcall = Some(Xencall::open(dm.core.logger.raw())?);
+                    // SAFETY: the logger is the caller's live one, or ours.
+                    dm.xcall = Some(unsafe { Xencall::open(dm.core.logger.raw()) }?);
                 }
             },
             // No privcmd device node: an old kernel, as in Xen try libxencall.
             Err(Errno::ENOENT | Errno::ENXIO | Errno::ENODEV) => {
-                dm.xcall = Some(Xencall::open(dm.core.logger.raw())?);
+                // SAFETY: as above.
+                dm.xcall = Some(unsafe { Xencall::open(dm.core.logger.raw()) }?);
             }
             Err(e) => {
                 dm.core.logger.error(e, format_args!("Could not obtain handle on privileged command interface"));
@@ -161,7 +166,7 @@ impl DeviceModel {
 
     /// The privcmd descriptor, if requests go through privcmd.
     pub fn fd(&self) -> Option<c_int> {
-        (self.core.fd >= 0).then_some(self.core.fd)
+        Some(self.core.fd.load(Ordering::Relaxed)).filter(|&fd| fd >= 0)
     }
 
     /// True in a child process for a handle opened before `fork()`.
@@ -191,7 +196,7 @@ impl DeviceModel {
     fn submit(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<()> {
         self.usable()?;
         let r = match &self.xcall {
-            None => sys::dm_op(self.core.fd, domid, bufs),
+            None => sys::dm_op(self.core.fd.load(Ordering::Relaxed), domid, bufs),
             Some(x) => x.dm_op(domid, bufs),
         };
         if let Err(e) = r {
@@ -418,7 +423,7 @@ impl DeviceModel {
     pub fn restrict(&self, domid: domid_t) -> Result<()> {
         self.usable()?;
         match self.xcall {
-            None => sys::restrict(self.core.fd, domid).inspect_err(|e| e.set()),
+            None => sys::restrict(self.core.fd.load(Ordering::Relaxed), domid).inspect_err(|e| e.set()),
             Some(_) => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -444,7 +449,7 @@ impl DeviceModel {
         // SAFETY: registered in `open`; `ah` is still at the same address.
         unsafe { sys::deregister(self.core.ah.get()) };
         self.xcall = None; // closes libxencall, if used
-        match self.core.fd {
+        match self.core.fd.load(Ordering::Relaxed) {
             fd if fd >= 0 => sys::close(fd),
             _ => Ok(()),
         }

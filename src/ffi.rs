@@ -7,6 +7,11 @@
 //! request is sent. cbindgen turns this file into `include/xendevicemodel.h`;
 //! the doc comments below are that header's documentation.
 #![allow(non_camel_case_types)]
+// Every export has the same safety contract, Xen's C API: pointers to outputs
+// and arrays are valid for the sizes documented. Handles need no promise (they
+// are checked). A per-function "# Safety" section would only repeat that in
+// the generated C header.
+#![allow(clippy::missing_safety_doc)]
 
 use crate::dm::{DeviceModel, Result};
 use crate::handle;
@@ -78,7 +83,7 @@ fn optional<T>(p: *mut T, v: T) {
 /// parent is never affected. The child opens its own handles, which work
 /// normally. Nothing survives exec (the descriptor is close-on-exec).
 #[no_mangle]
-pub extern "C" fn xendevicemodel_open(
+pub unsafe extern "C" fn xendevicemodel_open(
     logger: *mut xentoollog_logger,
     open_flags: c_uint,
 ) -> *mut xendevicemodel_handle {
@@ -111,7 +116,7 @@ pub extern "C" fn xendevicemodel_open(
 /// process, closing an inherited handle returns 0 and leaves the parent's
 /// handle untouched.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) -> c_int {
+pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) -> c_int {
     if dmod.is_null() {
         return 0;
     }
@@ -136,7 +141,7 @@ pub extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) -> c_in
 /// @parm id receives the IOREQ Server id (must not be NULL: EINVAL).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_create_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     handle_bufioreq: c_int,
@@ -158,7 +163,7 @@ pub extern "C" fn xendevicemodel_create_ioreq_server(
 /// ioreq pages (XEN_DMOP_no_gfns).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_get_ioreq_server_info(
+pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -181,7 +186,7 @@ pub extern "C" fn xendevicemodel_get_ioreq_server_info(
 /// @parm start start of range; @parm end end of range (inclusive).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -196,7 +201,7 @@ pub extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -214,7 +219,7 @@ pub extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
 ///       flags, fails with EINVAL before any request is sent.
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -230,7 +235,7 @@ pub extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
 ///       before any request is sent.
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -246,7 +251,7 @@ pub extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
 ///
 /// @return 0 on success, -1 on failure (EINVAL for device > 0x1f or function > 7).
 #[no_mangle]
-pub extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -262,7 +267,7 @@ pub extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_destroy_ioreq_server(
+pub unsafe extern "C" fn xendevicemodel_destroy_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -275,7 +280,7 @@ pub extern "C" fn xendevicemodel_destroy_ioreq_server(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_ioreq_server_state(
+pub unsafe extern "C" fn xendevicemodel_set_ioreq_server_state(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
@@ -289,7 +294,7 @@ pub extern "C" fn xendevicemodel_set_ioreq_server_state(
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_pci_intx_level(
+pub unsafe extern "C" fn xendevicemodel_set_pci_intx_level(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     segment: u16,
@@ -306,7 +311,7 @@ pub extern "C" fn xendevicemodel_set_pci_intx_level(
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_isa_irq_level(
+pub unsafe extern "C" fn xendevicemodel_set_isa_irq_level(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     irq: u8,
@@ -320,7 +325,7 @@ pub extern "C" fn xendevicemodel_set_isa_irq_level(
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_irq_level(
+pub unsafe extern "C" fn xendevicemodel_set_irq_level(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     irq: c_uint,
@@ -333,7 +338,7 @@ pub extern "C" fn xendevicemodel_set_irq_level(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_pci_link_route(
+pub unsafe extern "C" fn xendevicemodel_set_pci_link_route(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     link: u8,
@@ -346,7 +351,7 @@ pub extern "C" fn xendevicemodel_set_pci_link_route(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_inject_msi(
+pub unsafe extern "C" fn xendevicemodel_inject_msi(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     msi_addr: u64,
@@ -364,7 +369,7 @@ pub extern "C" fn xendevicemodel_inject_msi(
 ///       size (32768 pages with Linux's default 4096-byte limit; E2BIG above).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_track_dirty_vram(
+pub unsafe extern "C" fn xendevicemodel_track_dirty_vram(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     first_pfn: u64,
@@ -379,7 +384,7 @@ pub extern "C" fn xendevicemodel_track_dirty_vram(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_modified_memory(
+pub unsafe extern "C" fn xendevicemodel_modified_memory(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     first_pfn: u64,
@@ -396,7 +401,7 @@ pub extern "C" fn xendevicemodel_modified_memory(
 ///       returned (earlier chunks have been applied).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_modified_memory_bulk(
+pub unsafe extern "C" fn xendevicemodel_modified_memory_bulk(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     extents: *mut xen_dm_op_modified_memory_extent,
@@ -410,7 +415,7 @@ pub extern "C" fn xendevicemodel_modified_memory_bulk(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_set_mem_type(
+pub unsafe extern "C" fn xendevicemodel_set_mem_type(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     mem_type: hvmmem_type_t,
@@ -427,7 +432,7 @@ pub extern "C" fn xendevicemodel_set_mem_type(
 /// @parm extra type-specific extra data (%cr2 for #PF, pending_dbg for #DB).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_inject_event(
+pub unsafe extern "C" fn xendevicemodel_inject_event(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     vcpu: c_int,
@@ -445,7 +450,11 @@ pub extern "C" fn xendevicemodel_inject_event(
 /// @parm reason usually enum sched_shutdown_reason, see xen/sched.h
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_shutdown(dmod: *mut xendevicemodel_handle, domid: domid_t, reason: c_uint) -> c_int {
+pub unsafe extern "C" fn xendevicemodel_shutdown(
+    dmod: *mut xendevicemodel_handle,
+    domid: domid_t,
+    reason: c_uint,
+) -> c_int {
     with_handle(dmod, "shutdown", |dm| dm.shutdown(domid, reason))
 }
 
@@ -453,7 +462,7 @@ pub extern "C" fn xendevicemodel_shutdown(dmod: *mut xendevicemodel_handle, domi
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_relocate_memory(
+pub unsafe extern "C" fn xendevicemodel_relocate_memory(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     size: u32,
@@ -467,7 +476,7 @@ pub extern "C" fn xendevicemodel_relocate_memory(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_pin_memory_cacheattr(
+pub unsafe extern "C" fn xendevicemodel_pin_memory_cacheattr(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     start: u64,
@@ -482,7 +491,7 @@ pub extern "C" fn xendevicemodel_pin_memory_cacheattr(
 /// @parm vcpus receives the count (must not be NULL: EINVAL).
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_nr_vcpus(
+pub unsafe extern "C" fn xendevicemodel_nr_vcpus(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     vcpus: *mut c_uint,
@@ -500,7 +509,7 @@ pub extern "C" fn xendevicemodel_nr_vcpus(
 ///
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
-pub extern "C" fn xendevicemodel_restrict(dmod: *mut xendevicemodel_handle, domid: domid_t) -> c_int {
+pub unsafe extern "C" fn xendevicemodel_restrict(dmod: *mut xendevicemodel_handle, domid: domid_t) -> c_int {
     with_handle(dmod, "restrict", |dm| dm.restrict(domid))
 }
 

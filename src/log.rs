@@ -64,7 +64,8 @@ impl Logger {
         let end = line.len.min(line.buf.len() - 1);
         line.buf[end] = 0;
         if let Ok(msg) = core::ffi::CStr::from_bytes_until_nul(&line.buf[..=end]) {
-            sys::log(self.raw(), lvl, errnoval, msg);
+            // SAFETY: `raw` is the caller's live logger or our stderr logger.
+            unsafe { sys::log(self.raw(), lvl, errnoval, msg) };
         }
         Errno::set_raw(saved);
     }

@@ -82,7 +82,10 @@ pub fn new_stderr_logger() -> *mut xentoollog_logger {
 
 /// Logs one preformatted line through `logger` under the context
 /// "xendevicemodel"; `errnoval` is appended as Xen's loggers do (-1 for none).
-pub fn log(logger: *mut xentoollog_logger, lvl: c_int, errnoval: c_int, msg: &core::ffi::CStr) {
+///
+/// # Safety
+/// `logger` must be NULL or a live xentoollog logger.
+pub unsafe fn log(logger: *mut xentoollog_logger, lvl: c_int, errnoval: c_int, msg: &core::ffi::CStr) {
     if logger.is_null() {
         return;
     }
@@ -162,9 +165,11 @@ unsafe impl Sync for Xencall {}
 
 impl Xencall {
     /// Opens libxencall, which logs its own failures through `logger`.
-    pub fn open(logger: *mut xentoollog_logger) -> Result<Self, Errno> {
-        // SAFETY: `logger` is valid (or NULL, which libxencall accepts).
-        let h = unsafe { xencall_open(logger, 0) };
+    ///
+    /// # Safety
+    /// `logger` must be NULL or a live xentoollog logger.
+    pub unsafe fn open(logger: *mut xentoollog_logger) -> Result<Self, Errno> {
+        let h = xencall_open(logger, 0);
         if h.is_null() {
             Err(Errno::last())
         } else {
