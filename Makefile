@@ -66,21 +66,26 @@ $(B)/test_%: tests/harness/test_%.c tests/harness/check.h include/xendevicemodel
 	$(CC) $(CFLAGS) $(CWARN) -Iinclude -Itests/fake -Itests/harness -o $@ $< \
 	  -L$(B) -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread
 
-$(B)/fake-selftest: tests/fake/selftest.c tests/fake/fakeprivcmd.h $(SHIM)
-	$(CC) $(CFLAGS) -Wall -Werror -Itests/fake -o $@ $< -L$(B) -lfakeprivcmd \
+# Debian's original library, alone in a directory, for LD_LIBRARY_PATH.
+$(B)/orig/libxendevicemodel.so.1: | deps $(B)/.dir
+	mkdir -p $(B)/orig
+	ln -sf /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 $@
+
+$(B)/fake-selftest: tests/fake/selftest.c tests/fake/fakeprivcmd.h tests/harness/check.h $(SHIM) $(B)/orig/libxendevicemodel.so.1
+	$(CC) $(CFLAGS) -Wall -Werror -Itests/fake -Itests/harness -o $@ $< -L$(B) -lfakeprivcmd \
 	  /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 -lxentoolcore
 
 $(B)/demo: tests/demo/demo.c include/xendevicemodel.h $(LIB) $(SHIM)
 	$(CC) $(CFLAGS) $(CWARN) -Iinclude -o $@ $< -L$(B) -lxendevicemodel
 
-check: lib $(SHIM) $(HARNESS) $(B)/fake-selftest
+check: lib $(SHIM) $(HARNESS) $(B)/fake-selftest $(B)/orig/libxendevicemodel.so.1
 	CARGO="$(CARGO)" CC="$(CC)" bash tests/run-all.sh
 
 demo: $(B)/demo
 	@echo "== a QEMU-like device model, against the privcmd test double (FAKEPRIVCMD_TRACE=1) =="
 	LD_LIBRARY_PATH=$(B) LD_PRELOAD=$(SHIM) FAKEPRIVCMD_TRACE=1 $(B)/demo
 
-bench: lib $(SHIM)
+bench: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	bash tests/bench/run.sh
 
 install: lib

@@ -22,8 +22,8 @@ run() {
         # cargo's format: "test result: ok. N passed; M failed"
         line=$(printf '%s\n' "$out" | grep -E 'test result: .* [0-9]+ passed; [0-9]+ failed' | tail -n 1 | sed 's/;/,/')
     fi
-    p=$(printf '%s' "$line" | sed -nE 's/.* ?([0-9]+) passed.*/\1/p' | grep -oE '[0-9]+$')
-    f=$(printf '%s' "$line" | sed -nE 's/.*passed, ([0-9]+) failed.*/\1/p')
+    p=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+    f=$(printf '%s' "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
     p=${p:-0} f=${f:-0}
     if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
         [ "$f" -eq 0 ] && f=1
@@ -35,7 +35,7 @@ run() {
 run "cargo unit tests" $CARGO test --release --locked --lib
 run "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
 run "privcmd test double vs Xen's own library" \
-    env LD_PRELOAD="$shim" LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu "$B/fake-selftest"
+    env LD_PRELOAD="$shim" LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" "$B/fake-selftest"
 
 ours=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$shim")
 vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible

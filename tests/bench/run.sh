@@ -9,21 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build
 CC=${CC:-cc}
-ORIG_DIR=$B/orig
-mkdir -p "$ORIG_DIR"
-ln -sf /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4 "$ORIG_DIR/libxendevicemodel.so.1"
+ORIG_DIR=$B/orig # Debian's original, alone (made by the Makefile)
 $CC -O2 -g -Wall -Werror -Iinclude -o $B/bench tests/bench/bench.c -L$B -lxendevicemodel
 export LD_PRELOAD=$PWD/$B/libfakeprivcmd.so FAKEPRIVCMD_RECORD=0
 ROUNDS=${ROUNDS:-5}
 
 run() { # variant workload n -> "ns allocs fds"
     local v=$1 w=$2 n=$3 dir arg=lib
-    case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR ;; floor) dir=$B arg=floor ;; esac
+    case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR:$B ;; floor) dir=$B arg=floor ;; esac
     LD_LIBRARY_PATH=$dir $B/bench $arg "$w" "$n" | awk '{print $4, $6, $8}'
 }
 instr() { # variant workload -> instructions per call
     local v=$1 w=$2 dir arg=lib n1=2000 n2=4000 i1 i2
-    case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR ;; floor) dir=$B arg=floor ;; esac
+    case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR:$B ;; floor) dir=$B arg=floor ;; esac
     for n in $n1 $n2; do
         LD_LIBRARY_PATH=$dir valgrind --tool=callgrind --callgrind-out-file=$B/cg.out $B/bench $arg "$w" $n >/dev/null 2>&1
         eval "i$([ $n = $n1 ] && echo 1 || echo 2)=$(awk '/^(summary|totals):/ {print $2; exit}' $B/cg.out)"

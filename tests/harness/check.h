@@ -44,7 +44,7 @@ static int t_passed, t_failed;
         CHECK(rc_ == 0, "%s: rc %d errno %d (%s)", #call, rc_, e_, strerror(e_)); \
     } while (0)
 
-static int t_done(const char *suite)
+static inline int t_done(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, t_passed, t_failed);
     fflush(stdout);
@@ -54,24 +54,26 @@ static int t_done(const char *suite)
 /* A logger that remembers what it was told. */
 struct cap_logger {
     xentoollog_logger base;
-    int count;
+    int count;  /* messages of any level */
+    int errors; /* messages at XTL_ERROR or above */
     int level, errnoval;
     char context[64];
     char last[512];
 };
 
-static void cap_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
+static inline void cap_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
                          const char *context, const char *fmt, va_list al)
 {
     struct cap_logger *c = (struct cap_logger *)l;
     c->count++;
+    c->errors += level >= XTL_ERROR;
     c->level = level;
     c->errnoval = errnoval;
     snprintf(c->context, sizeof(c->context), "%s", context ? context : "");
     vsnprintf(c->last, sizeof(c->last), fmt, al);
 }
 
-static void cap_init(struct cap_logger *c)
+static inline void cap_init(struct cap_logger *c)
 {
     memset(c, 0, sizeof(*c));
     c->base.vmessage = cap_vmessage;

@@ -177,8 +177,13 @@ static void test_encodings(xendevicemodel_handle *h, int kind)
     CHECK(last()->size[1] == 2, "dirty vram: bitmap buffer %zu bytes", last()->size[1]);
     CHECK(((unsigned char *)bitmap)[0] == 0xa5 && ((unsigned char *)bitmap)[1] == 0xa5 &&
           ((unsigned char *)bitmap)[2] == 0, "dirty vram: bitmap not filled as the hypervisor wrote it");
-    /* nr 0 with a NULL bitmap: a zero-sized buffer at NULL, which Xen answers EFAULT. */
-    CHECK_FAILS(xendevicemodel_track_dirty_vram(h, DOM, 0xa0, 0, NULL), EFAULT);
+    /* nr 0 with a NULL bitmap: a zero-sized buffer at NULL, which Xen answers
+     * EFAULT; through libxencall it becomes an empty hypercall buffer (as with
+     * Xen's library), which is fine. */
+    if (kind == FP_DM_OP)
+        CHECK_FAILS(xendevicemodel_track_dirty_vram(h, DOM, 0xa0, 0, NULL), EFAULT);
+    else
+        CHECK_OK(xendevicemodel_track_dirty_vram(h, DOM, 0xa0, 0, NULL));
     /* nr near 2^32: the size is computed without overflow (512 MiB), so privcmd says E2BIG. */
     if (kind == FP_DM_OP)
         CHECK_FAILS(xendevicemodel_track_dirty_vram(h, DOM, 0, 0xffffffffu, bitmap), E2BIG);
@@ -432,7 +437,8 @@ int main(void)
     test_errno_passthrough(h);
     test_null_outputs(h, &cap);
     test_chunking(h);
-    CHECK(cap.count == 2, "a successful session logged %d messages (want only the 2 NULL-pointer errors)", cap.count);
+    CHECK(cap.errors == 2, "the session logged %d errors (want only the 2 NULL-pointer ones)", cap.errors);
+    CHECK(cap.count > cap.errors, "failed dm_ops were not logged at debug level");
     CHECK_OK(xendevicemodel_close(h));
 
     test_restrict();
