@@ -13,15 +13,16 @@
 
 static int failures;
 
+/* Each step's request appears above it, as the privcmd double decoded it. */
 static void step(const char *what, int rc)
 {
     printf("  %-52s %s\n", what, rc == 0 ? "ok" : strerror(errno));
-    fflush(stdout);
     failures += rc != 0;
 }
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IONBF, 0); /* interleave with the double's trace on stderr */
     printf("device model for domain %d: start\n", GUEST);
     xendevicemodel_handle *dm = xendevicemodel_open(NULL, 0);
     if (!dm) {

@@ -220,17 +220,10 @@ static void describe(FILE *f, const struct fp_record *r, const struct xen_dm_op 
         switch (op->op) {
         case XEN_DMOP_create_ioreq_server:
             fprintf(f, " handle_bufioreq=%u", op->u.create_ioreq_server.handle_bufioreq);
-            if (out && r->rc == 0)
-                fprintf(f, " -> id %u", out->u.create_ioreq_server.id);
             break;
         case XEN_DMOP_get_ioreq_server_info:
             fprintf(f, " id %u%s", op->u.get_ioreq_server_info.id,
                     op->u.get_ioreq_server_info.flags & XEN_DMOP_no_gfns ? " no_gfns" : "");
-            if (out && r->rc == 0)
-                fprintf(f, " -> ioreq gfn %#llx bufioreq gfn %#llx port %u",
-                        (unsigned long long)out->u.get_ioreq_server_info.ioreq_gfn,
-                        (unsigned long long)out->u.get_ioreq_server_info.bufioreq_gfn,
-                        out->u.get_ioreq_server_info.bufioreq_port);
             break;
         case XEN_DMOP_map_io_range_to_ioreq_server:
         case XEN_DMOP_unmap_io_range_from_ioreq_server:
@@ -301,16 +294,29 @@ static void describe(FILE *f, const struct fp_record *r, const struct xen_dm_op 
             fprintf(f, " %#llx-%#llx type %u", (unsigned long long)op->u.pin_memory_cacheattr.start,
                     (unsigned long long)op->u.pin_memory_cacheattr.end, op->u.pin_memory_cacheattr.type);
             break;
-        case XEN_DMOP_nr_vcpus:
-            if (out && r->rc == 0)
-                fprintf(f, " -> %u", out->u.nr_vcpus.vcpus);
-            break;
         }
     }
-    if (r->rc == 0)
-        fprintf(f, " -> ok");
-    else
+    if (r->rc != 0) {
         fprintf(f, " -> error %s", strerrorname_np(r->err) ? strerrorname_np(r->err) : "?");
+        return;
+    }
+    fprintf(f, " -> ok");
+    if (!out)
+        return;
+    switch (out->op) {
+    case XEN_DMOP_create_ioreq_server:
+        fprintf(f, ": server id %u", out->u.create_ioreq_server.id);
+        break;
+    case XEN_DMOP_get_ioreq_server_info:
+        fprintf(f, ": ioreq gfn %#llx, bufioreq gfn %#llx, port %u",
+                (unsigned long long)out->u.get_ioreq_server_info.ioreq_gfn,
+                (unsigned long long)out->u.get_ioreq_server_info.bufioreq_gfn,
+                out->u.get_ioreq_server_info.bufioreq_port);
+        break;
+    case XEN_DMOP_nr_vcpus:
+        fprintf(f, ": %u vCPUs", out->u.nr_vcpus.vcpus);
+        break;
+    }
 }
 
 EXPORT void fp_dump(FILE *f, const struct fp_record *r)
@@ -419,7 +425,7 @@ static void finish(struct fp_record *r, int err, const void *out)
         char line[512];
         FILE *m = fmemopen(line, sizeof(line), "w");
         if (m) {
-            fputs("privcmd: ", m);
+            fputs("    privcmd: ", m);
             describe(m, r, out);
             fputc('\n', m);
             fclose(m);
