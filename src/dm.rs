@@ -180,19 +180,25 @@ impl DeviceModel {
     }
 
     /// Refuses inherited handles before anything reaches privcmd.
-    #[inline]
+    #[inline(always)]
     fn usable(&self) -> Result<()> {
         if self.is_inherited() {
-            self.core
-                .logger
-                .error(Errno::EBADF, format_args!("handle was opened before fork(); the child must open its own"));
-            return Err(Errno::EBADF);
+            return Err(self.refuse_inherited());
         }
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn refuse_inherited(&self) -> Errno {
+        self.core
+            .logger
+            .error(Errno::EBADF, format_args!("handle was opened before fork(); the child must open its own"));
+        Errno::EBADF
+    }
+
     /// The one submit path: every operation ends here.
-    #[inline]
+    #[inline(always)]
     fn submit(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<()> {
         self.usable()?;
         let r = match &self.xcall {
@@ -200,11 +206,17 @@ impl DeviceModel {
             Some(x) => x.dm_op(domid, bufs),
         };
         if let Err(e) = r {
-            // Not an error of ours: the caller decides. Visible at debug level.
-            self.core.logger.debug(format_args!("dm_op to domain {domid} failed: {e}"));
-            e.set();
+            self.failed(domid, e);
         }
         r
+    }
+
+    /// Not an error of ours: the caller decides. Visible at debug level.
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, domid: domid_t, e: Errno) {
+        self.core.logger.debug(format_args!("dm_op to domain {domid} failed: {e}"));
+        e.set();
     }
 
     /// Sends `req` alone; returns it as the hypervisor left it.
@@ -224,6 +236,7 @@ impl DeviceModel {
     }
 
     /// Creates an IOREQ server; `handle_bufioreq` is one of `HVM_IOREQSRV_BUFIOREQ_*`.
+    #[inline]
     pub fn create_ioreq_server(&self, domid: domid_t, handle_bufioreq: u8) -> Result<ioservid_t> {
         let body = CreateIoreqServer { handle_bufioreq, ..Default::default() };
         let r = self.call(domid, DmOp::new(op::CREATE_IOREQ_SERVER, body))?;
@@ -234,6 +247,7 @@ impl DeviceModel {
     ///
     /// With `want_gfns` false, Xen is told not to map the ioreq pages
     /// (`XEN_DMOP_no_gfns`) and the gfns returned are zero.
+    #[inline]
     pub fn get_ioreq_server_info(&self, domid: domid_t, id: ioservid_t, want_gfns: bool) -> Result<(u64, u64, u32)> {
         let flags = if want_gfns { 0 } else { XEN_DMOP_NO_GFNS };
         let body = GetIoreqServerInfo { id, flags, ..Default::default() };
@@ -241,29 +255,34 @@ impl DeviceModel {
         Ok((r.ioreq_gfn, r.bufioreq_gfn, r.bufioreq_port))
     }
 
+    #[inline]
     fn io_range(&self, domid: domid_t, opno: u32, id: ioservid_t, type_: u32, start: u64, end: u64) -> Result<()> {
         let body = IoreqServerRange { id, type_, start, end, ..Default::default() };
         self.call(domid, DmOp::new(opno, body)).map(drop)
     }
 
     /// Claims the inclusive range `start..=end` of MMIO (`is_mmio`) or ports.
+    #[inline]
     pub fn map_io_range(&self, domid: domid_t, id: ioservid_t, is_mmio: bool, start: u64, end: u64) -> Result<()> {
         self.io_range(domid, op::MAP_IO_RANGE_TO_IOREQ_SERVER, id, range_type(is_mmio), start, end)
     }
 
     /// Releases a range claimed with [`map_io_range`](Self::map_io_range).
+    #[inline]
     pub fn unmap_io_range(&self, domid: domid_t, id: ioservid_t, is_mmio: bool, start: u64, end: u64) -> Result<()> {
         self.io_range(domid, op::UNMAP_IO_RANGE_FROM_IOREQ_SERVER, id, range_type(is_mmio), start, end)
     }
 
     /// Claims the config space of one PCI function (`EINVAL` for device > 0x1f
     /// or function > 7, before anything is sent).
+    #[inline]
     pub fn map_pcidev(&self, domid: domid_t, id: ioservid_t, seg: u16, bus: u8, dev: u8, func: u8) -> Result<()> {
         let sbdf = checked_sbdf(seg, bus, dev, func)?;
         self.io_range(domid, op::MAP_IO_RANGE_TO_IOREQ_SERVER, id, XEN_DMOP_IO_RANGE_PCI, sbdf, sbdf)
     }
 
     /// Releases a PCI function claimed with [`map_pcidev`](Self::map_pcidev).
+    #[inline]
     pub fn unmap_pcidev(&self, domid: domid_t, id: ioservid_t, seg: u16, bus: u8, dev: u8, func: u8) -> Result<()> {
         let sbdf = checked_sbdf(seg, bus, dev, func)?;
         self.io_range(domid, op::UNMAP_IO_RANGE_FROM_IOREQ_SERVER, id, XEN_DMOP_IO_RANGE_PCI, sbdf, sbdf)
@@ -271,6 +290,7 @@ impl DeviceModel {
 
     /// Claims (flags = `XEN_DMOP_IOREQ_MEM_ACCESS_WRITE`) or releases (0) pages
     /// of type `HVMMEM_ioreq_server`; any other type or flag is `EINVAL`.
+    #[inline]
     pub fn map_mem_type(&self, domid: domid_t, id: ioservid_t, type_: u16, flags: u32) -> Result<()> {
         if type_ != HVMMEM_IOREQ_SERVER || flags & !XEN_DMOP_IOREQ_MEM_ACCESS_WRITE != 0 {
             return Err(Errno::EINVAL);
@@ -280,42 +300,49 @@ impl DeviceModel {
     }
 
     /// Destroys an IOREQ server.
+    #[inline]
     pub fn destroy_ioreq_server(&self, domid: domid_t, id: ioservid_t) -> Result<()> {
         let body = DestroyIoreqServer { id, pad: 0 };
         self.call(domid, DmOp::new(op::DESTROY_IOREQ_SERVER, body)).map(drop)
     }
 
     /// Enables or disables an IOREQ server.
+    #[inline]
     pub fn set_ioreq_server_state(&self, domid: domid_t, id: ioservid_t, enabled: bool) -> Result<()> {
         let body = SetIoreqServerState { id, enabled: enabled as u8, pad: 0 };
         self.call(domid, DmOp::new(op::SET_IOREQ_SERVER_STATE, body)).map(drop)
     }
 
     /// Sets the level of a PCI INTx pin; `level` is truncated to 8 bits as in Xen.
+    #[inline]
     pub fn set_pci_intx_level(&self, domid: domid_t, seg: u16, bus: u8, dev: u8, intx: u8, level: u32) -> Result<()> {
         let body = SetPciIntxLevel { domain: seg, bus, device: dev, intx, level: level as u8 };
         self.call(domid, DmOp::new(op::SET_PCI_INTX_LEVEL, body)).map(drop)
     }
 
     /// Sets the level of an ISA IRQ line; `level` is truncated to 8 bits as in Xen.
+    #[inline]
     pub fn set_isa_irq_level(&self, domid: domid_t, irq: u8, level: u32) -> Result<()> {
         let body = SetIsaIrqLevel { isa_irq: irq, level: level as u8 };
         self.call(domid, DmOp::new(op::SET_ISA_IRQ_LEVEL, body)).map(drop)
     }
 
     /// Sets the level of a (non-x86) interrupt line; `level` truncated to 8 bits.
+    #[inline]
     pub fn set_irq_level(&self, domid: domid_t, irq: u32, level: u32) -> Result<()> {
         let body = SetIrqLevel { irq, level: level as u8, pad: [0; 3] };
         self.call(domid, DmOp::new(op::SET_IRQ_LEVEL, body)).map(drop)
     }
 
     /// Routes PCI INTx link `link` to ISA IRQ `irq` (0 disables it).
+    #[inline]
     pub fn set_pci_link_route(&self, domid: domid_t, link: u8, irq: u8) -> Result<()> {
         let body = SetPciLinkRoute { link, isa_irq: irq };
         self.call(domid, DmOp::new(op::SET_PCI_LINK_ROUTE, body)).map(drop)
     }
 
     /// Injects an MSI.
+    #[inline]
     pub fn inject_msi(&self, domid: domid_t, addr: u64, data: u32) -> Result<()> {
         let body = InjectMsi { data, pad: 0, addr };
         self.call(domid, DmOp::new(op::INJECT_MSI, body)).map(drop)
@@ -330,6 +357,7 @@ impl DeviceModel {
     /// # Safety
     /// `bitmap` must be valid for writes of `ceil(nr / 8)` bytes (or NULL when
     /// `nr` is 0, which the hypervisor rejects with `EFAULT`).
+    #[inline]
     pub unsafe fn track_dirty_vram(&self, domid: domid_t, first_pfn: u64, nr: u32, bitmap: *mut c_ulong) -> Result<()> {
         let body = TrackDirtyVram { nr, pad: 0, first_pfn };
         let bytes = (nr as usize).div_ceil(8);
@@ -337,6 +365,7 @@ impl DeviceModel {
     }
 
     /// Marks `nr` pages from `first_pfn` modified (a one-extent bulk call, as in Xen).
+    #[inline]
     pub fn modified_memory(&self, domid: domid_t, first_pfn: u64, nr: u32) -> Result<()> {
         let extent = xen_dm_op_modified_memory_extent { nr, pad: 0, first_pfn };
         // SAFETY: one valid extent on the stack.
@@ -352,6 +381,7 @@ impl DeviceModel {
     /// # Safety
     /// `extents` must be valid for reads of `nr` extents (it may be NULL when
     /// `nr` is 0; the request then carries a zero-sized NULL buffer, as in Xen).
+    #[inline]
     pub unsafe fn modified_memory_bulk(
         &self,
         domid: domid_t,
@@ -359,6 +389,13 @@ impl DeviceModel {
         nr: u32,
     ) -> Result<()> {
         let size = core::mem::size_of::<xen_dm_op_modified_memory_extent>();
+        if nr as usize <= MAX_EXTENTS_PER_CALL {
+            // The common case, and exactly Xen's request.
+            let body = ModifiedMemory { nr_extents: nr, opaque: 0 };
+            return self
+                .call2(domid, DmOp::new(op::MODIFIED_MEMORY, body), extents as *mut c_void, nr as usize * size)
+                .map(drop);
+        }
         let mut done = 0usize;
         loop {
             let n = (nr as usize - done).min(MAX_EXTENTS_PER_CALL);
@@ -374,6 +411,7 @@ impl DeviceModel {
     }
 
     /// Sets the `hvmmem_type_t` of `nr` pages (the type is sent as 16 bits, as in Xen).
+    #[inline]
     pub fn set_mem_type(&self, domid: domid_t, mem_type: hvmmem_type_t, first_pfn: u64, nr: u32) -> Result<()> {
         let body = SetMemType { nr, mem_type: mem_type as u16, pad: 0, first_pfn };
         self.call(domid, DmOp::new(op::SET_MEM_TYPE, body)).map(drop)
@@ -397,29 +435,34 @@ impl DeviceModel {
     }
 
     /// Shuts the domain down with `reason` (a `SHUTDOWN_*` code).
+    #[inline]
     pub fn shutdown(&self, domid: domid_t, reason: u32) -> Result<()> {
         self.call(domid, DmOp::new(op::REMOTE_SHUTDOWN, RemoteShutdown { reason })).map(drop)
     }
 
     /// Moves `size` GFNs from `src_gfn` to `dst_gfn`.
+    #[inline]
     pub fn relocate_memory(&self, domid: domid_t, size: u32, src_gfn: u64, dst_gfn: u64) -> Result<()> {
         let body = RelocateMemory { size, pad: 0, src_gfn, dst_gfn };
         self.call(domid, DmOp::new(op::RELOCATE_MEMORY, body)).map(drop)
     }
 
     /// Pins the cache attribute `type_` (`XEN_DMOP_MEM_CACHEATTR_*`) on `start..=end`.
+    #[inline]
     pub fn pin_memory_cacheattr(&self, domid: domid_t, start: u64, end: u64, type_: u32) -> Result<()> {
         let body = PinMemoryCacheattr { start, end, type_, pad: 0 };
         self.call(domid, DmOp::new(op::PIN_MEMORY_CACHEATTR, body)).map(drop)
     }
 
     /// The number of vCPUs of the domain.
+    #[inline]
     pub fn nr_vcpus(&self, domid: domid_t) -> Result<u32> {
         Ok(self.call(domid, DmOp::new(op::NR_VCPUS, NrVcpus::default()))?.body::<NrVcpus>().vcpus)
     }
 
     /// Restricts this handle's privcmd file to `domid` (`EOPNOTSUPP` on the
     /// libxencall path, as in Xen).
+    #[inline]
     pub fn restrict(&self, domid: domid_t) -> Result<()> {
         self.usable()?;
         match self.xcall {

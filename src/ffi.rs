@@ -39,12 +39,16 @@ fn with_handle(dmod: *mut xendevicemodel_handle, what: &str, f: impl FnOnce(&Dev
             Ok(()) => 0,
             Err(e) => fail(e),
         },
-        Err(e) => {
-            // No handle, so no caller logger we could trust: stderr.
-            Logger::stderr().error(e, format_args!("{what}: {dmod:p} is not an open handle (closed, or never opened)"));
-            fail(e)
-        }
+        Err(e) => bad_handle(dmod, what, e),
     }
+}
+
+/// No handle, so no caller logger we could trust: stderr.
+#[cold]
+#[inline(never)]
+fn bad_handle(dmod: *mut xendevicemodel_handle, what: &str, e: Errno) -> c_int {
+    Logger::stderr().error(e, format_args!("{what}: {dmod:p} is not an open handle (closed, or never opened)"));
+    fail(e)
 }
 
 /// The out-pointer `p`, or `EINVAL` (logged) if the caller passed NULL.

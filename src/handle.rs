@@ -7,8 +7,8 @@
 //! of touching freed memory or a recycled descriptor.
 //!
 //! Each slot has one atomic state word: generation, an OPEN and a CLOSING flag,
-//! and the number of calls in flight. A call takes a reference with one
-//! compare-and-swap and drops it with one subtraction; there is no lock on the
+//! and the number of calls in flight. A call takes a reference with one atomic
+//! add and drops it with one subtraction; there is no lock on the
 //! call path, and any number of threads may use one handle at once.
 //! `close` sets CLOSING (new calls fail with `EBADF`), waits for calls in
 //! flight to finish, and only then closes the descriptor, so a racing call
@@ -148,7 +148,8 @@ pub fn insert(dm: DeviceModel) -> Result<usize, (Errno, DeviceModel)> {
     let gen = gen_of(s.state.load(Ordering::Relaxed));
     // SAFETY: the slot is free (not OPEN): nobody else touches `dm`.
     unsafe { *s.dm.get() = Some(dm) };
-    s.state.store(((gen as u64) << GEN_SHIFT) | OPEN, Ordering::Release);
+    // An add, not a store: stale-key lookups may hold transient counts.
+    s.state.fetch_add(OPEN, Ordering::Release);
     Ok(encode(index, gen))
 }
 
@@ -159,10 +160,11 @@ pub struct Guard {
 
 impl core::ops::Deref for Guard {
     type Target = DeviceModel;
+    #[inline]
     fn deref(&self) -> &DeviceModel {
-        // SAFETY: while a reference is held the slot stays OPEN and its
-        // device model cannot be taken out (close waits for us).
-        unsafe { (*self.slot.dm.get()).as_ref().expect("open slots hold a device model") }
+        // SAFETY: while a reference is held the slot stays OPEN, and an OPEN
+        // slot always holds its device model (close waits for us to take it).
+        unsafe { (*self.slot.dm.get()).as_ref().unwrap_unchecked() }
     }
 }
 
@@ -174,20 +176,20 @@ impl Drop for Guard {
 }
 
 /// Looks a key up for one call: `EBADF` unless it names an open handle.
+///
+/// One atomic add takes the reference; if the slot turns out not to be this
+/// key's open handle, the add is undone (stale keys may thus bump a slot's
+/// count for a moment, which `remove` simply waits out).
 #[inline]
 pub fn get(key: usize) -> Result<Guard, Errno> {
     let (index, gen) = decode(key).ok_or(Errno::EBADF)?;
     let s = slot(index).ok_or(Errno::EBADF)?;
-    let mut cur = s.state.load(Ordering::Relaxed);
-    loop {
-        if gen_of(cur) != gen || cur & (OPEN | CLOSING) != OPEN || cur & REFS_MASK == REFS_MASK {
-            return Err(Errno::EBADF);
-        }
-        match s.state.compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return Ok(Guard { slot: s }),
-            Err(now) => cur = now,
-        }
+    let old = s.state.fetch_add(1, Ordering::Acquire);
+    if old & !REFS_MASK == ((gen as u64) << GEN_SHIFT) | OPEN && old & REFS_MASK != REFS_MASK {
+        return Ok(Guard { slot: s });
     }
+    s.state.fetch_sub(1, Ordering::Release);
+    Err(Errno::EBADF)
 }
 
 /// Takes a handle out of the table: new calls fail with `EBADF` at once, and
@@ -211,8 +213,9 @@ pub fn remove(key: usize) -> Result<DeviceModel, Errno> {
     }
     // SAFETY: CLOSING is ours and no reference remains: exclusive access.
     let dm = unsafe { (*s.dm.get()).take() }.expect("open slots hold a device model");
-    // A new generation makes every copy of the old key stale.
-    s.state.store((gen.wrapping_add(1) as u64) << GEN_SHIFT, Ordering::Release);
+    // A new generation makes every copy of the old key stale. An atomic add
+    // (wrapping past 2^32 generations) keeps any transient stale-key counts.
+    s.state.fetch_add((1 << GEN_SHIFT) - (OPEN | CLOSING), Ordering::Release);
     with_alloc(|a| a.free.push(index as u32));
     Ok(dm)
 }
