@@ -6,13 +6,14 @@
 //! that never came from `xendevicemodel_open` are refused with `EBADF` instead
 //! of touching freed memory or a recycled descriptor.
 //!
-//! Each slot has one atomic state word: generation, an OPEN and a CLOSING flag,
-//! and the number of calls in flight. A call takes a reference with one atomic
-//! add and drops it with one subtraction; there is no lock on the
-//! call path, and any number of threads may use one handle at once.
-//! `close` sets CLOSING (new calls fail with `EBADF`), waits for calls in
-//! flight to finish, and only then closes the descriptor, so a racing call
-//! either completes normally or fails cleanly.
+//! Each slot has a state word (generation, OPEN and CLOSING flags) that only
+//! open and close write, and counts of the calls in flight, sharded over
+//! cache lines so that threads using one handle at once do not fight over one
+//! line. A call increments its shard, then checks the state (two sequentially
+//! consistent steps; `close` does the mirror image: set CLOSING, then read the
+//! shards), so either the call sees CLOSING and backs out with `EBADF`, or
+//! `close` sees the call and waits for it. The descriptor is closed only once
+//! no call is using it. There is no lock on the call path.
 //!
 //! Slots live in chunks that are allocated on demand and never freed, so a
 //! stale key always points at valid memory. Opening and closing take a small
@@ -21,17 +22,16 @@
 
 use crate::dm::DeviceModel;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use nix::errno::Errno;
 
-const CHUNK: usize = 256;
-const MAX_CHUNKS: usize = 4096;
+const CHUNK: usize = 64;
+const MAX_CHUNKS: usize = 16384;
 /// The table holds at most this many open handles (over a million).
 pub const MAX_HANDLES: usize = CHUNK * MAX_CHUNKS;
 
-const REFS_MASK: u64 = (1 << 24) - 1;
-const OPEN: u64 = 1 << 24;
-const CLOSING: u64 = 1 << 25;
+const OPEN: u64 = 1;
+const CLOSING: u64 = 2;
 const GEN_SHIFT: u32 = 32;
 
 /// Top byte of every key: a non-canonical x86_64 address, so no real pointer
@@ -39,9 +39,18 @@ const GEN_SHIFT: u32 = 32;
 const KEY_TAG: u64 = 0xd5 << 56;
 const KEY_INDEX_BITS: u32 = 24;
 
+/// Reference-count shards per slot; a thread's shard comes from its stack.
+const SHARDS: usize = 8;
+
+#[repr(align(64))]
+struct Shard(AtomicU32);
+
+#[repr(align(64))]
 struct Slot {
+    /// Generation and flags: read on every call, written only by open/close.
     state: AtomicU64,
     dm: UnsafeCell<Option<DeviceModel>>,
+    refs: [Shard; SHARDS],
 }
 
 // SAFETY: `dm` is written only by the thread that owns the slot (during open,
@@ -68,12 +77,12 @@ static ALLOC: AllocLock =
     AllocLock { locked: AtomicBool::new(false), inner: UnsafeCell::new(Alloc { free: Vec::new(), next: 0 }) };
 
 fn lock() {
-    while ALLOC.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    while ALLOC.locked.compare_exchange_weak(false, true, Acquire, Relaxed).is_err() {
         std::thread::yield_now();
     }
 }
 fn unlock() {
-    ALLOC.locked.store(false, Ordering::Release);
+    ALLOC.locked.store(false, Release);
 }
 fn with_alloc<R>(f: impl FnOnce(&mut Alloc) -> R) -> R {
     lock();
@@ -93,28 +102,38 @@ pub(crate) fn fork_child() {
     unlock();
 }
 
+#[inline]
 fn slot(index: usize) -> Option<&'static Slot> {
-    let chunk = CHUNKS.get(index / CHUNK)?.load(Ordering::Acquire);
+    let chunk = CHUNKS.get(index / CHUNK)?.load(Acquire);
     // SAFETY: chunks are never freed once published.
     (!chunk.is_null()).then(|| unsafe { &(*chunk)[index % CHUNK] })
 }
 
 fn encode(index: usize, gen: u32) -> usize {
-    (KEY_TAG | ((gen as u64) << KEY_INDEX_BITS) | (index as u64 + 1)) as usize
+    (KEY_TAG | ((gen as u64) << KEY_INDEX_BITS) | index as u64) as usize
 }
 
+#[inline]
 fn decode(key: usize) -> Option<(usize, u32)> {
     let key = key as u64;
     if key & (0xff << 56) != KEY_TAG {
         return None;
     }
-    let index = (key & ((1 << KEY_INDEX_BITS) - 1)).checked_sub(1)? as usize;
-    let gen = ((key >> KEY_INDEX_BITS) & 0xffff_ffff) as u32;
-    Some((index, gen))
+    Some(((key & ((1 << KEY_INDEX_BITS) - 1)) as usize, (key >> KEY_INDEX_BITS) as u32))
 }
 
 fn gen_of(state: u64) -> u32 {
     (state >> GEN_SHIFT) as u32
+}
+
+/// This thread's shard: threads' stacks lie megabytes apart (glibc gives each
+/// 8 MiB), so bits above 2^23 of a stack address tell threads apart for free.
+/// Only speed depends on the choice; a guard remembers the shard it used.
+#[inline(always)]
+fn my_shard(s: &Slot) -> &AtomicU32 {
+    let marker = 0u8;
+    let sp = core::ptr::addr_of!(marker) as usize;
+    &s.refs[(sp >> 23) % SHARDS].0
 }
 
 /// Finds a free slot, growing the table by one chunk when needed.
@@ -128,10 +147,13 @@ fn alloc_slot() -> Result<usize, Errno> {
             return Err(Errno::EMFILE);
         }
         let c = &CHUNKS[i / CHUNK];
-        if c.load(Ordering::Relaxed).is_null() {
-            let chunk: Box<Chunk> =
-                Box::new(core::array::from_fn(|_| Slot { state: AtomicU64::new(0), dm: UnsafeCell::new(None) }));
-            c.store(Box::into_raw(chunk), Ordering::Release);
+        if c.load(Relaxed).is_null() {
+            let chunk: Box<Chunk> = Box::new(core::array::from_fn(|_| Slot {
+                state: AtomicU64::new(0),
+                dm: UnsafeCell::new(None),
+                refs: core::array::from_fn(|_| Shard(AtomicU32::new(0))),
+            }));
+            c.store(Box::into_raw(chunk), Release);
         }
         a.next += 1;
         Ok(i)
@@ -145,17 +167,17 @@ pub fn insert(dm: DeviceModel) -> Result<usize, (Errno, DeviceModel)> {
         Err(e) => return Err((e, dm)),
     };
     let s = slot(index).expect("allocated slots exist");
-    let gen = gen_of(s.state.load(Ordering::Relaxed));
+    let gen = gen_of(s.state.load(Relaxed));
     // SAFETY: the slot is free (not OPEN): nobody else touches `dm`.
     unsafe { *s.dm.get() = Some(dm) };
-    // An add, not a store: stale-key lookups may hold transient counts.
-    s.state.fetch_add(OPEN, Ordering::Release);
+    s.state.store(((gen as u64) << GEN_SHIFT) | OPEN, Release);
     Ok(encode(index, gen))
 }
 
 /// A reference to an open handle, held for the duration of one call.
 pub struct Guard {
     slot: &'static Slot,
+    shard: &'static AtomicU32,
 }
 
 impl core::ops::Deref for Guard {
@@ -171,24 +193,22 @@ impl core::ops::Deref for Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        self.slot.state.fetch_sub(1, Ordering::Release);
+        self.shard.fetch_sub(1, Release);
     }
 }
 
 /// Looks a key up for one call: `EBADF` unless it names an open handle.
-///
-/// One atomic add takes the reference; if the slot turns out not to be this
-/// key's open handle, the add is undone (stale keys may thus bump a slot's
-/// count for a moment, which `remove` simply waits out).
 #[inline]
 pub fn get(key: usize) -> Result<Guard, Errno> {
     let (index, gen) = decode(key).ok_or(Errno::EBADF)?;
     let s = slot(index).ok_or(Errno::EBADF)?;
-    let old = s.state.fetch_add(1, Ordering::Acquire);
-    if old & !REFS_MASK == ((gen as u64) << GEN_SHIFT) | OPEN && old & REFS_MASK != REFS_MASK {
-        return Ok(Guard { slot: s });
+    let shard = my_shard(s);
+    // Announce the call, then check the handle (see the module comment).
+    shard.fetch_add(1, SeqCst);
+    if s.state.load(SeqCst) == ((gen as u64) << GEN_SHIFT) | OPEN {
+        return Ok(Guard { slot: s, shard });
     }
-    s.state.fetch_sub(1, Ordering::Release);
+    shard.fetch_sub(1, Release);
     Err(Errno::EBADF)
 }
 
@@ -197,25 +217,18 @@ pub fn get(key: usize) -> Result<Guard, Errno> {
 pub fn remove(key: usize) -> Result<DeviceModel, Errno> {
     let (index, gen) = decode(key).ok_or(Errno::EBADF)?;
     let s = slot(index).ok_or(Errno::EBADF)?;
-    let mut cur = s.state.load(Ordering::Relaxed);
-    loop {
-        if gen_of(cur) != gen || cur & (OPEN | CLOSING) != OPEN {
-            return Err(Errno::EBADF);
-        }
-        match s.state.compare_exchange_weak(cur, cur | CLOSING, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => break,
-            Err(now) => cur = now,
-        }
-    }
+    let open = ((gen as u64) << GEN_SHIFT) | OPEN;
+    s.state.compare_exchange(open, open | CLOSING, SeqCst, Relaxed).map_err(|_| Errno::EBADF)?;
     // Calls in flight are single ioctls: wait for them to drain.
-    while s.state.load(Ordering::Acquire) & REFS_MASK != 0 {
-        std::thread::yield_now();
+    for shard in &s.refs {
+        while shard.0.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
     }
     // SAFETY: CLOSING is ours and no reference remains: exclusive access.
     let dm = unsafe { (*s.dm.get()).take() }.expect("open slots hold a device model");
-    // A new generation makes every copy of the old key stale. An atomic add
-    // (wrapping past 2^32 generations) keeps any transient stale-key counts.
-    s.state.fetch_add((1 << GEN_SHIFT) - (OPEN | CLOSING), Ordering::Release);
+    // A new generation makes every copy of the old key stale.
+    s.state.store((gen.wrapping_add(1) as u64) << GEN_SHIFT, Release);
     with_alloc(|a| a.free.push(index as u32));
     Ok(dm)
 }
@@ -228,17 +241,24 @@ mod tests {
     fn keys_round_trip_and_reject_pointers() {
         let k = encode(5, 7);
         assert_eq!(decode(k), Some((5, 7)));
-        assert_ne!(k, 0);
+        assert_ne!(encode(0, 0), 0);
         let on_stack = 0u8;
         assert_eq!(decode(&on_stack as *const u8 as usize), None);
+        assert_eq!(decode(Box::into_raw(Box::new(0u64)) as usize), None);
         assert_eq!(decode(0), None);
-        assert_eq!(decode(KEY_TAG as usize), None); // index 0 is never issued
     }
 
     #[test]
     fn unknown_keys_are_ebadf() {
         assert_eq!(get(encode(MAX_HANDLES + 5, 0)).err(), Some(Errno::EBADF));
+        assert_eq!(get(encode(MAX_HANDLES - 1, 0)).err(), Some(Errno::EBADF));
         assert_eq!(get(0xdead_beef).err(), Some(Errno::EBADF));
         assert_eq!(remove(0x1234).err(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn slots_are_cache_line_separated() {
+        assert_eq!(core::mem::align_of::<Slot>(), 64);
+        assert_eq!(core::mem::size_of::<Shard>(), 64);
     }
 }

@@ -3,8 +3,10 @@
  *   lib    the xendevicemodel library that LD_LIBRARY_PATH selects (ours or Xen's)
  *   floor  the bare ioctl(IOCTL_PRIVCMD_DM_OP) with a prebuilt request: the
  *          least any library can do per call
- * and three workloads (argv[2]): isa (set_isa_irq_level, one buffer), bulk
- * (modified_memory_bulk, two buffers), open (an open+close pair).
+ * and four workloads (argv[2]): isa (set_isa_irq_level, one buffer), bulk
+ * (modified_memory_bulk, two buffers), open (an open+close pair), and isa2
+ * (set_isa_irq_level from two threads on ONE handle: ns per call of the pair,
+ * so it halves if the threads do not serialize).
  * argv[3] is the iteration count. Prints: ns/call, heap allocations per call,
  * fds per handle. Run under the privcmd test double in fast mode
  * (FAKEPRIVCMD_RECORD=0), which plays the kernel for every variant alike.
@@ -12,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,28 @@ int posix_memalign(void **p, size_t a, size_t n)
 void free(void *p) { __libc_free(p); }
 
 #define DOM 5
+
+/* one cache line each: the threads must not share one through the bench itself */
+struct mt { xendevicemodel_handle *h; int fd; long n, failures; } __attribute__((aligned(64)));
+
+static void *isa_thread(void *arg)
+{
+    struct mt *m = arg;
+    if (m->h) {
+        for (long i = 0; i < m->n; i++)
+            m->failures += xendevicemodel_set_isa_irq_level(m->h, DOM, 4, i & 1) != 0;
+    } else {
+        struct xen_dm_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = XEN_DMOP_set_isa_irq_level;
+        op.u.set_isa_irq_level.isa_irq = 4;
+        privcmd_dm_op_buf_t buf = { &op, sizeof(op) };
+        privcmd_dm_op_t uop = { .dom = DOM, .num = 1, .ubufs = &buf };
+        for (long i = 0; i < m->n; i++)
+            m->failures += ioctl(m->fd, IOCTL_PRIVCMD_DM_OP, &uop) != 0;
+    }
+    return NULL;
+}
 
 static int count_fds(void)
 {
@@ -75,7 +100,32 @@ int main(int argc, char **argv)
     long a0;
     int fds_per_handle = -1;
 
-    if (strcmp(work, "open") == 0) {
+    if (strcmp(work, "isa2") == 0) {
+        struct mt m[2] = { { .n = n }, { .n = n } };
+        xendevicemodel_handle *h = NULL;
+        int fd = -1;
+        if (floor)
+            fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
+        else
+            h = xendevicemodel_open(NULL, 0);
+        pthread_t t[2];
+        a0 = atomic_load(&allocs);
+        t0 = now();
+        for (int i = 0; i < 2; i++) {
+            m[i].h = h;
+            m[i].fd = fd;
+            pthread_create(&t[i], NULL, isa_thread, &m[i]);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        t1 = now();
+        n *= 2; /* per call of either thread */
+        failures = m[0].failures + m[1].failures;
+        if (h)
+            xendevicemodel_close(h);
+        if (fd >= 0)
+            close(fd);
+    } else if (strcmp(work, "open") == 0) {
         if (floor) {
             a0 = atomic_load(&allocs);
             t0 = now();

@@ -14,10 +14,11 @@ $CC -O2 -g -Wall -Werror -Iinclude -o $B/bench tests/bench/bench.c -L$B -lxendev
 export LD_PRELOAD=$PWD/$B/libfakeprivcmd.so FAKEPRIVCMD_RECORD=0
 ROUNDS=${ROUNDS:-5}
 
-run() { # variant workload n -> "ns allocs fds"
+run() { # variant workload n [env...] -> "ns allocs fds"
     local v=$1 w=$2 n=$3 dir arg=lib
     case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR:$B ;; floor) dir=$B arg=floor ;; esac
-    LD_LIBRARY_PATH=$dir $B/bench $arg "$w" "$n" | awk '{print $4, $6, $8}'
+    shift 3
+    env LD_LIBRARY_PATH=$dir "$@" $B/bench $arg "$w" "$n" | awk '{print $4, $6, $8}'
 }
 instr() { # variant workload -> instructions per call
     local v=$1 w=$2 dir arg=lib n1=2000 n2=4000 i1 i2
@@ -30,8 +31,8 @@ instr() { # variant workload -> instructions per call
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A NS ALLOC FDS IR
-for w in isa bulk open; do
+declare -A NS ALLOC FDS IR SYS
+for w in isa bulk open isa2; do
     n=200000; [ $w = open ] && n=20000
     for v in floor ours xen; do : > $B/bench.$v.$w; done
     for r in $(seq "$ROUNDS"); do
@@ -41,8 +42,15 @@ for w in isa bulk open; do
         NS[$v,$w]=$(awk '{print $1}' $B/bench.$v.$w | median)
         ALLOC[$v,$w]=$(awk '{print $2}' $B/bench.$v.$w | median)
         FDS[$v,$w]=$(awk '{print $3}' $B/bench.$v.$w | median)
-        IR[$v,$w]=$(instr $v $w)
+        [ $w = isa2 ] || IR[$v,$w]=$(instr $v $w)
     done
+    if [ $w = isa ] || [ $w = bulk ]; then # again, paying one real syscall per ioctl
+        for v in floor ours xen; do : > $B/bench.$v.$w.sys; done
+        for r in $(seq "$ROUNDS"); do
+            for v in floor ours xen; do run $v $w $n FAKEPRIVCMD_SYSCALL=1 >> $B/bench.$v.$w.sys; done
+        done
+        for v in floor ours xen; do SYS[$v,$w]=$(awk '{print $1}' $B/bench.$v.$w.sys | median); done
+    fi
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -57,5 +65,14 @@ for w in isa bulk open; do
     printf '  %-32s %10s %10s %10s %11s %11s\n' "instructions per call" "${IR[floor,$w]}" "${IR[ours,$w]}" "${IR[xen,$w]}" \
         "$(ratio "${IR[ours,$w]}" "${IR[floor,$w]}")" "$(ratio "${IR[ours,$w]}" "${IR[xen,$w]}")"
     printf '  %-32s %10s %10s %10s\n' "heap allocations per call" "${ALLOC[floor,$w]}" "${ALLOC[ours,$w]}" "${ALLOC[xen,$w]}"
+    if [ -n "${SYS[ours,$w]:-}" ]; then
+        printf '  %-32s %10s %10s %10s %11s %11s\n' "ns per call, +1 real syscall" "${SYS[floor,$w]}" "${SYS[ours,$w]}" "${SYS[xen,$w]}" \
+            "$(ratio "${SYS[ours,$w]}" "${SYS[floor,$w]}")" "$(ratio "${SYS[ours,$w]}" "${SYS[xen,$w]}")"
+    fi
 done
 printf '%-34s %10s %10s %10s\n' "fds per handle" 1 "${FDS[ours,open]}" "${FDS[xen,open]}"
+echo "two threads, one handle (set_isa_irq_level)"
+printf '  %-32s %10s %10s %10s %11s %11s\n' "ns per call, both threads" "${NS[floor,isa2]}" "${NS[ours,isa2]}" "${NS[xen,isa2]}" \
+    "$(ratio "${NS[ours,isa2]}" "${NS[floor,isa2]}")" "$(ratio "${NS[ours,isa2]}" "${NS[xen,isa2]}")"
+printf '  %-32s %10s %10s %10s\n' "speed-up over one thread" "$(ratio "${NS[floor,isa]}" "${NS[floor,isa2]}")" \
+    "$(ratio "${NS[ours,isa]}" "${NS[ours,isa2]}")" "$(ratio "${NS[xen,isa]}" "${NS[xen,isa2]}")"

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <xen/xen.h>
@@ -35,7 +36,7 @@
 
 /* ---- configuration ---- */
 static struct {
-    int nodev, proc, probe_errno, vcpus, irq_level_errno, record, trace;
+    int nodev, proc, probe_errno, vcpus, irq_level_errno, record, trace, syscall;
     long buf_max, domid_esrch;
 } cfg = { .vcpus = 4, .record = 1, .buf_max = 4096, .domid_esrch = 0x7ff0 };
 
@@ -89,6 +90,7 @@ __attribute__((constructor)) static void init(void)
     cfg.vcpus = env_number("FAKEPRIVCMD_VCPUS", 4);
     cfg.record = env_number("FAKEPRIVCMD_RECORD", 1);
     cfg.trace = env_number("FAKEPRIVCMD_TRACE", 0);
+    cfg.syscall = env_number("FAKEPRIVCMD_SYSCALL", 0);
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 }
 
@@ -456,7 +458,10 @@ static int dm_op(enum fp_kind kind, int fd, domid_t dom, unsigned num, void *con
 
 static int privcmd_ioctl(int fd, unsigned long req, void *arg)
 {
-    __atomic_fetch_add(&nioctls, 1, __ATOMIC_RELAXED);
+    if (cfg.record) /* fast mode shares no cache line between threads */
+        __atomic_fetch_add(&nioctls, 1, __ATOMIC_RELAXED);
+    if (cfg.syscall) /* model the cost of entering the kernel */
+        syscall(SYS_getppid);
     if (req == IOCTL_PRIVCMD_DM_OP) {
         privcmd_dm_op_t uop;
         if (!arg)
@@ -576,6 +581,7 @@ EXPORT void fp_config(const char *key, long value)
     else if (!strcmp(key, "domid_errno_esrch")) cfg.domid_esrch = value;
     else if (!strcmp(key, "record")) cfg.record = value;
     else if (!strcmp(key, "trace")) cfg.trace = value;
+    else if (!strcmp(key, "syscall")) cfg.syscall = value;
     else {
         pthread_mutex_unlock(&lock);
         fprintf(stderr, "fakeprivcmd: unknown config key '%s'\n", key);

@@ -35,7 +35,7 @@ unsigned long fp_count(void);
 /* Record i (< fp_count()); a ring keeps the last FP_RING; NULL if overwritten. */
 const struct fp_record *fp_get(unsigned long i);
 #define FP_RING 64
-/* ioctls seen on fake descriptors since the last reset. */
+/* ioctls seen on fake descriptors since the last reset (not counted with record=0). */
 unsigned long fp_ioctl_count(void);
 /* Clears records, counters, server ids and injected errors; keeps the config. */
 void fp_reset(void);
@@ -52,6 +52,8 @@ void fp_fail_next(int op, int err, int times);
  *   domid_errno_esrch a domid answered ESRCH (default 0x7ff0)
  *   record       0: fast mode, no recording (benchmarks); default 1
  *   trace        1: print every request decoded to stderr ("privcmd: ...")
+ *   syscall      1: every privcmd ioctl also makes one real system call, to
+ *                model the cost of entering the kernel (benchmarks)
  */
 void fp_config(const char *key, long value);
 int fp_is_fake_fd(int fd);
