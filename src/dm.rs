@@ -1,7 +1,7 @@
 //! The safe Rust API: [`DeviceModel`], one method per device-model operation.
 //!
 //! Every operation is encoded as a [`DmOp`] (plus, for three operations, a
-//! second buffer) and goes through one submit path, [`DeviceModel::submit`],
+//! second buffer) and goes through one submit path, `DeviceModel::submit`,
 //! which picks privcmd's `IOCTL_PRIVCMD_DM_OP` or, on kernels without it, the
 //! libxencall hypercall. Encodings, including Xen's observable quirks (u8
 //! truncation of wide arguments, `!!enabled`, `XEN_DMOP_no_gfns`), match Xen's

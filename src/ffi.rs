@@ -1,6 +1,6 @@
 //! The C ABI: the 26 `xendevicemodel_*` functions of Xen's `xendevicemodel.h`.
 //!
-//! Every export is one line of glue through [`with_handle`]: look the handle
+//! Every export is one line of glue through `with_handle`: look the handle
 //! up (`EBADF` if it is not open), run one [`DeviceModel`] method, and turn its
 //! `Result` into Xen's convention (0, or -1 with `errno`). NULL out-pointers
 //! that Xen's library would dereference are refused with `EINVAL` before any

@@ -17,6 +17,8 @@
 //! - [`ffi`]: the thin, uniform C ABI over the above;
 //! - [`log`]: libxentoollog logging, as Xen does it.
 
+#![warn(missing_docs)]
+
 pub mod dm;
 pub mod ffi;
 pub mod handle;

@@ -27,15 +27,21 @@ pub struct xencall_handle {
 /// link pointers that libxentoolcore owns.
 #[repr(C)]
 pub struct ActiveHandle {
+    /// Called by `xentoolcore_restrict_all(domid)`; non-zero aborts it.
     pub restrict_callback: unsafe extern "C" fn(*mut ActiveHandle, domid_t) -> c_int,
+    /// List link, owned by libxentoolcore.
     pub le_next: *mut ActiveHandle,
+    /// List link, owned by libxentoolcore.
     pub le_prev: *mut *mut ActiveHandle,
 }
 
 /// `xentoollog_level` values used here.
 pub mod level {
+    /// `XTL_DEBUG`: hidden by Xen's default loggers.
     pub const DEBUG: libc::c_int = 1;
+    /// `XTL_PROGRESS`: the threshold of the stderr logger for NULL loggers.
     pub const PROGRESS: libc::c_int = 4;
+    /// `XTL_ERROR`.
     pub const ERROR: libc::c_int = 8;
 }
 

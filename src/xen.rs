@@ -5,6 +5,9 @@
 //! time, so a mistake here fails the build instead of sending wrong bytes to the
 //! hypervisor.
 #![allow(non_camel_case_types)]
+// Fields and XEN_DMOP_* numbers mirror Xen's public header one for one; their
+// documentation is Xen's (xen/hvm/dm_op.h). Each type says which it mirrors.
+#![allow(missing_docs)]
 
 use core::mem::{offset_of, size_of};
 use libc::{c_ulong, c_void};
@@ -266,7 +269,7 @@ const BODY_BYTES: usize = 24;
 /// # Safety
 /// Implementors must be `#[repr(C)]` plain data with explicit padding fields
 /// only (every byte initialised), valid for any bit pattern, at most
-/// [`BODY_BYTES`] long and at most 8-byte aligned.
+/// 24 bytes (the size of `xen_dm_op.u`) long and at most 8-byte aligned.
 pub unsafe trait DmOpBody: Copy + Default {}
 
 macro_rules! bodies {
