@@ -162,6 +162,12 @@ pub fn restrict(fd: c_int, domid: domid_t) -> Result<(), Errno> {
     check(unsafe { libc::ioctl(fd, xen::IOCTL_PRIVCMD_RESTRICT, &domid as *const domid_t) }).map(drop)
 }
 
+/// Largest buffer the libxencall path copies. Xen's own largest dm_op buffer
+/// is track_dirty_vram's bitmap for 1 GiB of guest memory (32 KiB); anything
+/// larger is refused with `E2BIG`, as privcmd refuses buffers over its limit,
+/// instead of allocating and copying whatever size the caller computed.
+pub const XENCALL_BUF_MAX: usize = 64 * 1024;
+
 /// A libxencall handle, used only on kernels without `IOCTL_PRIVCMD_DM_OP`.
 pub struct Xencall(*mut xencall_handle);
 
@@ -185,7 +191,19 @@ impl Xencall {
 
     /// The dm_op hypercall through hypercall-safe buffers: copies the request
     /// in, and on success copies every buffer back (Xen's out-values).
+    ///
+    /// A NULL buffer with a size is `EFAULT`, as privcmd would answer, rather
+    /// than a copy from NULL (where Xen's library crashes); a buffer over
+    /// [`XENCALL_BUF_MAX`] is `E2BIG`.
     pub fn dm_op(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<(), Errno> {
+        if bufs.iter().any(|b| b.uptr.is_null() && b.size > 0) {
+            Errno::EFAULT.set();
+            return Err(Errno::EFAULT);
+        }
+        if bufs.iter().any(|b| b.size > XENCALL_BUF_MAX) {
+            Errno::E2BIG.set();
+            return Err(Errno::E2BIG);
+        }
         let descs = bufs.len() * core::mem::size_of::<XenDmOpBuf>();
         let total = descs + bufs.iter().map(|b| b.size).sum::<usize>();
         // SAFETY: one xencall buffer holds the descriptor array followed by a

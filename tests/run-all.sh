@@ -38,6 +38,8 @@ run "make install, pkg-config" bash tests/install/check-install.sh
 run "privcmd test double vs Xen's own library" \
     env LD_PRELOAD="$shim" LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" "$B/fake-selftest"
 
+run "differential: Xen's library vs ours, same requests and results" bash tests/differential/run.sh
+
 ours=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$shim")
 vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
     --show-leak-kinds=definite,possible --child-silent-after-fork=no)
