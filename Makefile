@@ -25,7 +25,7 @@ CWARN    := -std=gnu11 -Wall -Wextra -Werror
 RUSTSRC  := $(wildcard src/*.rs) Cargo.toml build.rs cbindgen.toml xendevicemodel.map tools/cc-link
 
 # Debian packages the build and the tests need (see deps).
-DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make
+DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make qemu-system-xen
 
 .PHONY: all lib header deps check demo bench install clean
 all: lib

@@ -34,6 +34,7 @@ run() {
 
 run "cargo unit tests" $CARGO test --release --locked --lib
 run "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
+run "abidiff and a real client (Debian's QEMU for Xen)" bash tests/abi/real-client.sh
 run "make install, pkg-config" bash tests/install/check-install.sh
 run "privcmd test double vs Xen's own library" \
     env LD_PRELOAD="$shim" LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" "$B/fake-selftest"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A real client: Debian's QEMU for Xen (qemu-system-xen) must bind every
+# xendevicemodel_* symbol it imports to our library, through LD_LIBRARY_PATH
+# and through LD_PRELOAD, and, with no hypervisor, fail exactly as it does
+# with Xen's library. Plus abidiff between Xen's library and ours.
+set -u
+cd "$(dirname "$0")/../.."
+B=$PWD/build
+ORIG=/usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# abidiff: any added, removed or changed symbol is an ABI change (status bit 4).
+abidiff "$ORIG" "$B/libxendevicemodel.so.1.4" > "$B/abidiff.txt" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then ok; else bad "abidiff status $rc: $(head -5 "$B/abidiff.txt" | tr '\n' ' ')"; fi
+
+Q=/usr/libexec/xen-qemu-system-i386
+if [ ! -x "$Q" ]; then
+    bad "$Q missing (Debian package qemu-system-xen)"
+    echo "real-client: $pass passed, $fail failed"; exit 1
+fi
+imports=$(objdump -T "$Q" | awk '/xendevicemodel_/ { print $NF }' | sort -u)
+n=$(echo "$imports" | wc -l)
+if [ "$n" -ge 10 ]; then ok; else bad "QEMU imports only $n xendevicemodel symbols"; fi
+args=(-xen-domid 1 -machine xenfv -nographic -display none)
+
+# binds MODE ENV...: every import must bind to build/libxendevicemodel.so.1
+binds() {
+    local mode=$1; shift
+    env LD_BIND_NOW=1 LD_DEBUG=bindings LD_DEBUG_OUTPUT="$B/bindings" "$@" timeout 20 "$Q" "${args[@]}" >/dev/null 2>&1
+    local log; log=$(cat "$B"/bindings.* 2>/dev/null); rm -f "$B"/bindings.*
+    local missing=0 s
+    for s in $imports; do
+        echo "$log" | grep -q "to $B/libxendevicemodel.so.1 \[0\]: normal symbol \`$s'" || { missing=$((missing + 1)); echo "  $mode: $s not bound to ours" >&2; }
+    done
+    if [ "$missing" -eq 0 ]; then ok; echo "$mode: all $n imports bound to build/libxendevicemodel.so.1"; else bad "$mode: $missing of $n imports not bound to ours"; fi
+}
+binds LD_LIBRARY_PATH LD_LIBRARY_PATH="$B"
+binds LD_PRELOAD LD_PRELOAD="$B/libxendevicemodel.so.1"
+
+# Without a hypervisor QEMU must fail the same way with either library.
+env LD_LIBRARY_PATH="$B/orig" timeout 20 "$Q" "${args[@]}" > "$B/qemu.xen.out" 2>&1; xs=$?
+env LD_LIBRARY_PATH="$B" timeout 20 "$Q" "${args[@]}" > "$B/qemu.ours.out" 2>&1; os=$?
+if [ $xs -eq $os ] && cmp -s "$B/qemu.xen.out" "$B/qemu.ours.out" && [ -s "$B/qemu.ours.out" ]; then
+    ok; echo "no hypervisor: both exit $os with: $(tail -1 "$B/qemu.ours.out")"
+else
+    bad "no hypervisor: Xen's library exit $xs, ours $os; outputs: $(diff "$B/qemu.xen.out" "$B/qemu.ours.out" | tr '\n' ' ')"
+fi
+echo "real-client: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
