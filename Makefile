@@ -5,6 +5,7 @@
 #   make check      every test: cargo tests, ABI checks, the C harness (also under valgrind)
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side
+#   make xen-check  boot Xen 4.17 under QEMU and run the tests on the real hypervisor
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
 
@@ -27,7 +28,7 @@ RUSTSRC  := $(wildcard src/*.rs) Cargo.toml build.rs cbindgen.toml xendevicemode
 # Debian packages the build and the tests need (see deps).
 DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make qemu-system-xen
 
-.PHONY: all lib header deps check demo bench install clean
+.PHONY: all lib header deps check demo bench xen-check install clean
 all: lib
 
 # Installs what is missing when run as root; otherwise says what to install.
@@ -87,6 +88,9 @@ demo: $(B)/demo
 
 bench: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	bash tests/bench/run.sh
+
+xen-check: lib $(SHIM)
+	bash tests/xen-hypervisor/run.sh
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

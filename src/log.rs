@@ -65,7 +65,12 @@ impl Logger {
         line.buf[end] = 0;
         if let Ok(msg) = core::ffi::CStr::from_bytes_until_nul(&line.buf[..=end]) {
             // SAFETY: `raw` is the caller's live logger or our stderr logger.
-            unsafe { sys::log(self.raw(), lvl, errnoval, msg) };
+            let log = || unsafe { sys::log(self.raw(), lvl, errnoval, msg) };
+            if self.0.is_null() {
+                sys::with_stderr_locked(log); // our logger: whole lines
+            } else {
+                log();
+            }
         }
         Errno::set_raw(saved);
     }

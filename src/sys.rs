@@ -76,6 +76,8 @@ extern "C" {
 
 extern "C" {
     static mut stderr: *mut libc::FILE;
+    fn flockfile(f: *mut libc::FILE);
+    fn funlockfile(f: *mut libc::FILE);
 }
 
 /// A stderr logger at `XTL_PROGRESS`, as Xen's library creates for a NULL logger.
@@ -98,6 +100,19 @@ pub unsafe fn log(logger: *mut xentoollog_logger, lvl: c_int, errnoval: c_int, m
     // SAFETY: a valid logger (the caller's or ours) and NUL-terminated strings;
     // the message is passed as an argument, never as the format.
     unsafe { xtl_log(logger, lvl, errnoval, c"xendevicemodel".as_ptr(), c"%s".as_ptr(), msg.as_ptr()) }
+}
+
+/// Runs `f` holding stdio's lock on stderr, so that a message that
+/// libxentoollog writes in several pieces is not interleaved with another
+/// thread's.
+pub fn with_stderr_locked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: glibc's `stderr` is always a valid FILE; flockfile is recursive,
+    // so the logger's own stdio calls inside `f` proceed.
+    unsafe { flockfile(stderr) };
+    let r = f();
+    // SAFETY: locked just above by this thread.
+    unsafe { funlockfile(stderr) };
+    r
 }
 
 /// Registers `ah` with libxentoolcore so `xentoolcore_restrict_all` reaches it.
