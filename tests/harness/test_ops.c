@@ -363,6 +363,9 @@ static void test_restrict_all(void)
             restricted++;
     CHECK(restricted == 1, "restrict_all sent %d RESTRICT requests", restricted);
     CHECK_FAILS(xendevicemodel_nr_vcpus(h, DOM + 1, &(unsigned){0}), EPERM);
+    CHECK(xentoolcore_restrict_all(DOM) == 0, "restrict_all again with the same domid failed");
+    CHECK(xentoolcore_restrict_all(DOM + 1) != 0, "restrict_all with another domid succeeded");
+    CHECK_OK(xendevicemodel_nr_vcpus(h, DOM, &(unsigned){0}));
     CHECK_OK(xendevicemodel_close(h));
 }
 
