@@ -58,4 +58,5 @@ else
 fi
 
 echo "xen-check: $pass passed, $fail failed"
+[ -x ./guest.sh ] && { ./guest.sh || fail=$((fail + 1)); }
 [ "$fail" -eq 0 ]
