@@ -57,7 +57,8 @@ xendevicemodel_handle *xendevicemodel_open(struct xentoollog_logger *logger,
  * threads is safe: each of those calls completes normally or fails with
  * EBADF, and the descriptor is closed once no call is using it. In a child
  * process, closing an inherited handle returns 0 and leaves the parent's
- * handle untouched.
+ * handle untouched. Closing a handle from inside a call on it (its logger
+ * callback) fails with EDEADLK and leaves it open.
  */
 int xendevicemodel_close(xendevicemodel_handle *dmod);
 

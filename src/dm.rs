@@ -26,6 +26,8 @@ pub const MAX_EXTENTS_PER_CALL: usize = PRIVCMD_BUF_MAX / core::mem::size_of::<x
 /// Process generation: bumped in the child by a `pthread_atfork` handler, so
 /// a handle opened before `fork()` is recognisably inherited.
 static FORK_EPOCH: AtomicU32 = AtomicU32::new(0);
+/// An epoch `FORK_EPOCH` never takes (see `DeviceModel::direct`).
+const NOT_DIRECT: u32 = u32::MAX;
 static ATFORK: Once = Once::new();
 
 /// Hooks run around `fork()`; the handle table adds its own lock handling.
@@ -38,7 +40,8 @@ pub(crate) mod fork_hooks {
         crate::handle::fork_parent();
     }
     pub(crate) extern "C" fn child() {
-        FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
+        let next = FORK_EPOCH.load(Ordering::Relaxed).wrapping_add(1);
+        FORK_EPOCH.store(if next == NOT_DIRECT { 0 } else { next }, Ordering::Relaxed);
         crate::handle::fork_child();
     }
 }
@@ -72,6 +75,13 @@ struct Core {
 /// the child refuses every operation with `EBADF` without touching privcmd
 /// (the open file is shared with the parent, and so would be its restriction).
 pub struct DeviceModel {
+    /// `core.fd` once open is done, kept here too so that a call reads it
+    /// next to the handle's state instead of behind a pointer.
+    fd: c_int,
+    /// The fork epoch in which calls go straight to privcmd: the epoch at open
+    /// for a privcmd handle, [`NOT_DIRECT`] for a libxencall one. One compare
+    /// with the current epoch admits a call to the fast path.
+    direct: u32,
     core: Box<Core>,
     /// Set on kernels without the DM_OP ioctl: requests go through libxencall.
     xcall: Option<Xencall>,
@@ -135,10 +145,14 @@ impl DeviceModel {
         // concurrent restrict_all cannot miss it.
         // SAFETY: the Box keeps `ah` at a fixed address until Drop deregisters it.
         unsafe { sys::register(core.ah.get()) };
-        let mut dm = DeviceModel { core, xcall: None, live: true };
+        let mut dm = DeviceModel { fd: -1, direct: NOT_DIRECT, core, xcall: None, live: true };
         match sys::open_privcmd() {
             Ok(fd) => match sys::dm_op(fd, DOMID_INVALID, &[]) {
-                Ok(()) | Err(Errno::EPERM) => dm.core.fd.store(fd, Ordering::Release),
+                Ok(()) | Err(Errno::EPERM) => {
+                    dm.core.fd.store(fd, Ordering::Release);
+                    dm.fd = fd;
+                    dm.direct = dm.core.epoch;
+                }
                 Err(e) => {
                     dm.core.logger.debug(format_args!("privcmd has no DM_OP ioctl ({e}); using libxencall"));
                     let _ = sys::close(fd);
@@ -166,7 +180,7 @@ impl DeviceModel {
 
     /// The privcmd descriptor, if requests go through privcmd.
     pub fn fd(&self) -> Option<c_int> {
-        Some(self.core.fd.load(Ordering::Relaxed)).filter(|&fd| fd >= 0)
+        Some(self.fd).filter(|&fd| fd >= 0)
     }
 
     /// True in a child process for a handle opened before `fork()`.
@@ -200,9 +214,24 @@ impl DeviceModel {
     /// The one submit path: every operation ends here.
     #[inline(always)]
     fn submit(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<()> {
+        if self.direct != FORK_EPOCH.load(Ordering::Relaxed) {
+            return self.submit_indirect(domid, bufs);
+        }
+        let r = sys::dm_op(self.fd, domid, bufs);
+        if let Err(e) = r {
+            self.failed(domid, e);
+        }
+        r
+    }
+
+    /// The rest of the submit path: libxencall handles, and handles
+    /// inherited across fork(), which are refused.
+    #[cold]
+    #[inline(never)]
+    fn submit_indirect(&self, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<()> {
         self.usable()?;
         let r = match &self.xcall {
-            None => sys::dm_op(self.core.fd.load(Ordering::Relaxed), domid, bufs),
+            None => sys::dm_op(self.fd, domid, bufs),
             Some(x) => x.dm_op(domid, bufs),
         };
         if let Err(e) = r {
@@ -381,33 +410,41 @@ impl DeviceModel {
     /// # Safety
     /// `extents` must be valid for reads of `nr` extents (it may be NULL when
     /// `nr` is 0; the request then carries a zero-sized NULL buffer, as in Xen).
-    #[inline]
+    #[inline(always)]
     pub unsafe fn modified_memory_bulk(
         &self,
         domid: domid_t,
         extents: *const xen_dm_op_modified_memory_extent,
         nr: u32,
     ) -> Result<()> {
-        let size = core::mem::size_of::<xen_dm_op_modified_memory_extent>();
-        if nr as usize <= MAX_EXTENTS_PER_CALL {
-            // The common case, and exactly Xen's request.
-            let body = ModifiedMemory { nr_extents: nr, opaque: 0 };
-            return self
-                .call2(domid, DmOp::new(op::MODIFIED_MEMORY, body), extents as *mut c_void, nr as usize * size)
-                .map(drop);
+        if nr as usize > MAX_EXTENTS_PER_CALL {
+            return self.modified_memory_chunked(domid, extents, nr);
         }
+        // The common case, and exactly Xen's request.
+        let body = ModifiedMemory { nr_extents: nr, opaque: 0 };
+        let size = nr as usize * core::mem::size_of::<xen_dm_op_modified_memory_extent>();
+        self.call2(domid, DmOp::new(op::MODIFIED_MEMORY, body), extents as *mut c_void, size).map(drop)
+    }
+
+    /// [`DeviceModel::modified_memory_bulk`] beyond one request's worth.
+    #[inline(never)]
+    unsafe fn modified_memory_chunked(
+        &self,
+        domid: domid_t,
+        extents: *const xen_dm_op_modified_memory_extent,
+        nr: u32,
+    ) -> Result<()> {
         let mut done = 0usize;
-        loop {
+        while done < nr as usize {
             let n = (nr as usize - done).min(MAX_EXTENTS_PER_CALL);
             let body = ModifiedMemory { nr_extents: n as u32, opaque: 0 };
             let ptr = if extents.is_null() { extents } else { extents.add(done) };
+            let size = n * core::mem::size_of::<xen_dm_op_modified_memory_extent>();
             // The kernel only reads this buffer (Xen does not write extents back).
-            self.call2(domid, DmOp::new(op::MODIFIED_MEMORY, body), ptr as *mut c_void, n * size)?;
+            self.call2(domid, DmOp::new(op::MODIFIED_MEMORY, body), ptr as *mut c_void, size)?;
             done += n;
-            if done >= nr as usize {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// Sets the `hvmmem_type_t` of `nr` pages (the type is sent as 16 bits, as in Xen).
@@ -466,7 +503,7 @@ impl DeviceModel {
     pub fn restrict(&self, domid: domid_t) -> Result<()> {
         self.usable()?;
         match self.xcall {
-            None => sys::restrict(self.core.fd.load(Ordering::Relaxed), domid).inspect_err(|e| e.set()),
+            None => sys::restrict(self.fd, domid).inspect_err(|e| e.set()),
             Some(_) => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -492,7 +529,7 @@ impl DeviceModel {
         // SAFETY: registered in `open`; `ah` is still at the same address.
         unsafe { sys::deregister(self.core.ah.get()) };
         self.xcall = None; // closes libxencall, if used
-        match self.core.fd.load(Ordering::Relaxed) {
+        match self.fd {
             fd if fd >= 0 => sys::close(fd),
             _ => Ok(()),
         }

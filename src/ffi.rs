@@ -34,13 +34,11 @@ fn fail(e: Errno) -> c_int {
 /// Runs `f` on the handle's device model with Xen's return convention.
 #[inline]
 fn with_handle(dmod: *mut xendevicemodel_handle, what: &str, f: impl FnOnce(&DeviceModel) -> Result<()>) -> c_int {
-    match handle::get(dmod as usize) {
-        Ok(dm) => match f(&dm) {
-            Ok(()) => 0,
-            Err(e) => fail(e),
-        },
-        Err(e) => bad_handle(dmod, what, e),
-    }
+    let r = handle::with(dmod as usize, |dm| match f(dm) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    });
+    r.unwrap_or_else(|e| bad_handle(dmod, what, e))
 }
 
 /// No handle, so no caller logger we could trust: stderr.
@@ -118,7 +116,8 @@ pub unsafe extern "C" fn xendevicemodel_open(
 /// threads is safe: each of those calls completes normally or fails with
 /// EBADF, and the descriptor is closed once no call is using it. In a child
 /// process, closing an inherited handle returns 0 and leaves the parent's
-/// handle untouched.
+/// handle untouched. Closing a handle from inside a call on it (its logger
+/// callback) fails with EDEADLK and leaves it open.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) -> c_int {
     if dmod.is_null() {
@@ -129,6 +128,11 @@ pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) 
             Ok(()) => 0,
             Err(e) => fail(e),
         },
+        Err(Errno::EDEADLK) => {
+            let e = Errno::EDEADLK;
+            Logger::stderr().error(e, format_args!("close: {dmod:p} is in use by a call on this thread (its logger?)"));
+            fail(e)
+        }
         Err(e) => {
             Logger::stderr().error(e, format_args!("close: {dmod:p} is not an open handle (double close?)"));
             fail(e)
@@ -151,7 +155,7 @@ pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
     handle_bufioreq: c_int,
     id: *mut ioservid_t,
 ) -> c_int {
-    with_handle(dmod, "create_ioreq_server", |dm| {
+    with_handle(dmod, "create_ioreq_server", move |dm| {
         let id = required(dm, id, "create_ioreq_server: id")?;
         *id = dm.create_ioreq_server(domid, handle_bufioreq as u8)?;
         Ok(())
@@ -175,7 +179,7 @@ pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
     bufioreq_gfn: *mut xen_pfn_t,
     bufioreq_port: *mut evtchn_port_t,
 ) -> c_int {
-    with_handle(dmod, "get_ioreq_server_info", |dm| {
+    with_handle(dmod, "get_ioreq_server_info", move |dm| {
         let want_gfns = !ioreq_gfn.is_null() || !bufioreq_gfn.is_null();
         let (gfn, bufgfn, port) = dm.get_ioreq_server_info(domid, id, want_gfns)?;
         optional(ioreq_gfn, gfn as xen_pfn_t);
@@ -198,7 +202,7 @@ pub unsafe extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
     start: u64,
     end: u64,
 ) -> c_int {
-    with_handle(dmod, "map_io_range_to_ioreq_server", |dm| dm.map_io_range(domid, id, is_mmio != 0, start, end))
+    with_handle(dmod, "map_io_range_to_ioreq_server", move |dm| dm.map_io_range(domid, id, is_mmio != 0, start, end))
 }
 
 /// Deregisters a range of MMIO (is_mmio != 0) or I/O ports.
@@ -213,7 +217,9 @@ pub unsafe extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
     start: u64,
     end: u64,
 ) -> c_int {
-    with_handle(dmod, "unmap_io_range_from_ioreq_server", |dm| dm.unmap_io_range(domid, id, is_mmio != 0, start, end))
+    with_handle(dmod, "unmap_io_range_from_ioreq_server", move |dm| {
+        dm.unmap_io_range(domid, id, is_mmio != 0, start, end)
+    })
 }
 
 /// Registers (flags = XEN_DMOP_IOREQ_MEM_ACCESS_WRITE) or deregisters
@@ -230,7 +236,7 @@ pub unsafe extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
     type_: u16,
     flags: u32,
 ) -> c_int {
-    with_handle(dmod, "map_mem_type_to_ioreq_server", |dm| dm.map_mem_type(domid, id, type_, flags))
+    with_handle(dmod, "map_mem_type_to_ioreq_server", move |dm| dm.map_mem_type(domid, id, type_, flags))
 }
 
 /// Registers a PCI device for config space emulation.
@@ -248,7 +254,7 @@ pub unsafe extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
     device: u8,
     function: u8,
 ) -> c_int {
-    with_handle(dmod, "map_pcidev_to_ioreq_server", |dm| dm.map_pcidev(domid, id, segment, bus, device, function))
+    with_handle(dmod, "map_pcidev_to_ioreq_server", move |dm| dm.map_pcidev(domid, id, segment, bus, device, function))
 }
 
 /// Deregisters a PCI device from config space emulation.
@@ -264,7 +270,9 @@ pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
     device: u8,
     function: u8,
 ) -> c_int {
-    with_handle(dmod, "unmap_pcidev_from_ioreq_server", |dm| dm.unmap_pcidev(domid, id, segment, bus, device, function))
+    with_handle(dmod, "unmap_pcidev_from_ioreq_server", move |dm| {
+        dm.unmap_pcidev(domid, id, segment, bus, device, function)
+    })
 }
 
 /// Destroys an IOREQ Server.
@@ -276,7 +284,7 @@ pub unsafe extern "C" fn xendevicemodel_destroy_ioreq_server(
     domid: domid_t,
     id: ioservid_t,
 ) -> c_int {
-    with_handle(dmod, "destroy_ioreq_server", |dm| dm.destroy_ioreq_server(domid, id))
+    with_handle(dmod, "destroy_ioreq_server", move |dm| dm.destroy_ioreq_server(domid, id))
 }
 
 /// Enables (enabled != 0) or disables an IOREQ Server. A server receives no
@@ -290,7 +298,7 @@ pub unsafe extern "C" fn xendevicemodel_set_ioreq_server_state(
     id: ioservid_t,
     enabled: c_int,
 ) -> c_int {
-    with_handle(dmod, "set_ioreq_server_state", |dm| dm.set_ioreq_server_state(domid, id, enabled != 0))
+    with_handle(dmod, "set_ioreq_server_state", move |dm| dm.set_ioreq_server_state(domid, id, enabled != 0))
 }
 
 /// Sets the level of the INTx pin (0 => A .. 3 => D) of an emulated PCI device.
@@ -307,7 +315,7 @@ pub unsafe extern "C" fn xendevicemodel_set_pci_intx_level(
     intx: u8,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_pci_intx_level", |dm| dm.set_pci_intx_level(domid, segment, bus, device, intx, level))
+    with_handle(dmod, "set_pci_intx_level", move |dm| dm.set_pci_intx_level(domid, segment, bus, device, intx, level))
 }
 
 /// Sets the level of an ISA IRQ line (0 - 15).
@@ -321,7 +329,7 @@ pub unsafe extern "C" fn xendevicemodel_set_isa_irq_level(
     irq: u8,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_isa_irq_level", |dm| dm.set_isa_irq_level(domid, irq, level))
+    with_handle(dmod, "set_isa_irq_level", move |dm| dm.set_isa_irq_level(domid, irq, level))
 }
 
 /// Sets the level of an interrupt line (used on Arm; x86 Xen answers EOPNOTSUPP).
@@ -335,7 +343,7 @@ pub unsafe extern "C" fn xendevicemodel_set_irq_level(
     irq: c_uint,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_irq_level", |dm| dm.set_irq_level(domid, irq, level))
+    with_handle(dmod, "set_irq_level", move |dm| dm.set_irq_level(domid, irq, level))
 }
 
 /// Maps a PCI INTx line (0 => A .. 3 => D) to an ISA IRQ (0 disables the link).
@@ -348,7 +356,7 @@ pub unsafe extern "C" fn xendevicemodel_set_pci_link_route(
     link: u8,
     irq: u8,
 ) -> c_int {
-    with_handle(dmod, "set_pci_link_route", |dm| dm.set_pci_link_route(domid, link, irq))
+    with_handle(dmod, "set_pci_link_route", move |dm| dm.set_pci_link_route(domid, link, irq))
 }
 
 /// Injects an MSI (address 0xfeexxxxx, data) into the guest.
@@ -361,7 +369,7 @@ pub unsafe extern "C" fn xendevicemodel_inject_msi(
     msi_addr: u64,
     msi_data: u32,
 ) -> c_int {
-    with_handle(dmod, "inject_msi", |dm| dm.inject_msi(domid, msi_addr, msi_data))
+    with_handle(dmod, "inject_msi", move |dm| dm.inject_msi(domid, msi_addr, msi_data))
 }
 
 /// Tracks changes in a VRAM area. Atomically: fetches the dirty bitmap since
@@ -381,7 +389,7 @@ pub unsafe extern "C" fn xendevicemodel_track_dirty_vram(
     dirty_bitmap: *mut c_ulong,
 ) -> c_int {
     // SAFETY: the bitmap's size is the caller's promise, as in Xen's API.
-    with_handle(dmod, "track_dirty_vram", |dm| unsafe { dm.track_dirty_vram(domid, first_pfn, nr, dirty_bitmap) })
+    with_handle(dmod, "track_dirty_vram", move |dm| unsafe { dm.track_dirty_vram(domid, first_pfn, nr, dirty_bitmap) })
 }
 
 /// Notifies the hypervisor that nr contiguous pages from first_pfn were modified.
@@ -394,7 +402,7 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory(
     first_pfn: u64,
     nr: u32,
 ) -> c_int {
-    with_handle(dmod, "modified_memory", |dm| dm.modified_memory(domid, first_pfn, nr))
+    with_handle(dmod, "modified_memory", move |dm| dm.modified_memory(domid, first_pfn, nr))
 }
 
 /// Notifies the hypervisor that a set of discontiguous pages were modified.
@@ -412,7 +420,7 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory_bulk(
     nr: u32,
 ) -> c_int {
     // SAFETY: the array's length is the caller's promise, as in Xen's API.
-    with_handle(dmod, "modified_memory_bulk", |dm| unsafe { dm.modified_memory_bulk(domid, extents, nr) })
+    with_handle(dmod, "modified_memory_bulk", move |dm| unsafe { dm.modified_memory_bulk(domid, extents, nr) })
 }
 
 /// Sets how nr pages from first_pfn are treated (see hvmmem_type_t; sent as 16 bits).
@@ -426,7 +434,7 @@ pub unsafe extern "C" fn xendevicemodel_set_mem_type(
     first_pfn: u64,
     nr: u32,
 ) -> c_int {
-    with_handle(dmod, "set_mem_type", |dm| dm.set_mem_type(domid, mem_type, first_pfn, nr))
+    with_handle(dmod, "set_mem_type", move |dm| dm.set_mem_type(domid, mem_type, first_pfn, nr))
 }
 
 /// Injects an event into a vCPU, to take effect the next time it resumes.
@@ -446,7 +454,9 @@ pub unsafe extern "C" fn xendevicemodel_inject_event(
     insn_len: u8,
     extra: u64,
 ) -> c_int {
-    with_handle(dmod, "inject_event", |dm| dm.inject_event(domid, vcpu, vector, type_, error_code, insn_len, extra))
+    with_handle(dmod, "inject_event", move |dm| {
+        dm.inject_event(domid, vcpu, vector, type_, error_code, insn_len, extra)
+    })
 }
 
 /// Shuts the domain down.
@@ -459,7 +469,7 @@ pub unsafe extern "C" fn xendevicemodel_shutdown(
     domid: domid_t,
     reason: c_uint,
 ) -> c_int {
-    with_handle(dmod, "shutdown", |dm| dm.shutdown(domid, reason))
+    with_handle(dmod, "shutdown", move |dm| dm.shutdown(domid, reason))
 }
 
 /// Relocates size GFNs from src_gfn to dst_gfn.
@@ -473,7 +483,7 @@ pub unsafe extern "C" fn xendevicemodel_relocate_memory(
     src_gfn: u64,
     dst_gfn: u64,
 ) -> c_int {
-    with_handle(dmod, "relocate_memory", |dm| dm.relocate_memory(domid, size, src_gfn, dst_gfn))
+    with_handle(dmod, "relocate_memory", move |dm| dm.relocate_memory(domid, size, src_gfn, dst_gfn))
 }
 
 /// Pins the caching type (XEN_DMOP_MEM_CACHEATTR_*) of the RAM gfns start..end.
@@ -487,7 +497,7 @@ pub unsafe extern "C" fn xendevicemodel_pin_memory_cacheattr(
     end: u64,
     type_: u32,
 ) -> c_int {
-    with_handle(dmod, "pin_memory_cacheattr", |dm| dm.pin_memory_cacheattr(domid, start, end, type_))
+    with_handle(dmod, "pin_memory_cacheattr", move |dm| dm.pin_memory_cacheattr(domid, start, end, type_))
 }
 
 /// Queries the number of vCPUs of a domain.
@@ -500,7 +510,7 @@ pub unsafe extern "C" fn xendevicemodel_nr_vcpus(
     domid: domid_t,
     vcpus: *mut c_uint,
 ) -> c_int {
-    with_handle(dmod, "nr_vcpus", |dm| {
+    with_handle(dmod, "nr_vcpus", move |dm| {
         let out = required(dm, vcpus, "nr_vcpus: vcpus")?;
         *out = dm.nr_vcpus(domid)?;
         Ok(())
@@ -514,7 +524,7 @@ pub unsafe extern "C" fn xendevicemodel_nr_vcpus(
 /// @return 0 on success, -1 on failure.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_restrict(dmod: *mut xendevicemodel_handle, domid: domid_t) -> c_int {
-    with_handle(dmod, "restrict", |dm| dm.restrict(domid))
+    with_handle(dmod, "restrict", move |dm| dm.restrict(domid))
 }
 
 #[cfg(test)]

@@ -6,14 +6,18 @@
 //! that never came from `xendevicemodel_open` are refused with `EBADF` instead
 //! of touching freed memory or a recycled descriptor.
 //!
-//! Each slot has a state word (generation, OPEN and CLOSING flags) that only
-//! open and close write, and counts of the calls in flight, sharded over
-//! cache lines so that threads using one handle at once do not fight over one
-//! line. A call increments its shard, then checks the state (two sequentially
-//! consistent steps; `close` does the mirror image: set CLOSING, then read the
-//! shards), so either the call sees CLOSING and backs out with `EBADF`, or
-//! `close` sees the call and waits for it. The descriptor is closed only once
-//! no call is using it. There is no lock on the call path.
+//! Each slot has a state word that only open and close write: the key itself
+//! while the handle is open, so a call checks tag, index, generation and
+//! openness with one comparison. A call first announces itself, then checks
+//! the state; `close` marks the state CLOSING, then waits for announced calls
+//! to finish, so either a call sees CLOSING and backs out with `EBADF`, or
+//! close sees the call and waits for it. The descriptor is closed only once no
+//! call is using it. There is no lock on the call path.
+//!
+//! A call announces itself in its thread's hazard record (hazard.rs: a plain
+//! store; close pays for the ordering with membarrier). Where that is not
+//! possible it raises a count instead, sharded over cache lines so that
+//! threads using one handle at once do not fight over one line.
 //!
 //! Slots live in chunks that are allocated on demand and never freed, so a
 //! stale key always points at valid memory. Opening and closing take a small
@@ -21,8 +25,10 @@
 //! `fork()` so the child never inherits it locked.
 
 use crate::dm::DeviceModel;
+use crate::hazard::{self, Record};
+use crate::spin::SpinLock;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use nix::errno::Errno;
 
 const CHUNK: usize = 64;
@@ -30,24 +36,30 @@ const MAX_CHUNKS: usize = 16384;
 /// The table holds at most this many open handles (over a million).
 pub const MAX_HANDLES: usize = CHUNK * MAX_CHUNKS;
 
-const OPEN: u64 = 1;
-const CLOSING: u64 = 2;
-const GEN_SHIFT: u32 = 32;
-
 /// Top byte of every key: a non-canonical x86_64 address, so no real pointer
 /// (heap, stack or a stale Xen handle) can be mistaken for a key.
 const KEY_TAG: u64 = 0xd5 << 56;
-const KEY_INDEX_BITS: u32 = 24;
+/// A key is `KEY_TAG | generation << KEY_INDEX_BITS | index`.
+const KEY_INDEX_BITS: u32 = 20;
+const _: () = assert!(MAX_HANDLES == 1 << KEY_INDEX_BITS);
+
+/// A slot's state word is its key while the handle is open, the key with this
+/// bit flipped while it closes, and the next generation (below 2^32, never a
+/// key) while it is free. So one comparison with the caller's key checks tag,
+/// index, generation and openness at once.
+const CLOSING: u64 = 1 << 63;
 
 /// Reference-count shards per slot; a thread's shard comes from its stack.
 const SHARDS: usize = 8;
 
+/// Cache-line aligned, which also keeps the low bit of its address free (see `Pin`).
 #[repr(align(64))]
 struct Shard(AtomicU32);
 
 #[repr(align(64))]
 struct Slot {
-    /// Generation and flags: read on every call, written only by open/close.
+    /// Key, closing key or next generation (see CLOSING): read on every
+    /// call, written only by open and close.
     state: AtomicU64,
     dm: UnsafeCell<Option<DeviceModel>>,
     refs: [Shard; SHARDS],
@@ -67,39 +79,29 @@ struct Alloc {
     free: Vec<u32>,
     next: u32,
 }
-struct AllocLock {
-    locked: AtomicBool,
-    inner: UnsafeCell<Alloc>,
-}
-// SAFETY: `inner` is accessed only while `locked` is held.
-unsafe impl Sync for AllocLock {}
-static ALLOC: AllocLock =
-    AllocLock { locked: AtomicBool::new(false), inner: UnsafeCell::new(Alloc { free: Vec::new(), next: 0 }) };
+static ALLOC: SpinLock<Alloc> = SpinLock::new(Alloc { free: Vec::new(), next: 0 });
 
-fn lock() {
-    while ALLOC.locked.compare_exchange_weak(false, true, Acquire, Relaxed).is_err() {
-        std::thread::yield_now();
-    }
-}
-fn unlock() {
-    ALLOC.locked.store(false, Release);
-}
-fn with_alloc<R>(f: impl FnOnce(&mut Alloc) -> R) -> R {
-    lock();
-    // SAFETY: the lock is held.
-    let r = f(unsafe { &mut *ALLOC.inner.get() });
-    unlock();
-    r
-}
-
+/// `pthread_atfork` prepare: neither lock may be inherited held.
 pub(crate) fn fork_prepare() {
-    lock();
+    ALLOC.acquire();
+    hazard::fork_prepare();
 }
+/// `pthread_atfork` parent.
 pub(crate) fn fork_parent() {
-    unlock();
+    hazard::fork_parent();
+    ALLOC.release();
 }
+/// `pthread_atfork` child: the threads that held counts do not exist here.
 pub(crate) fn fork_child() {
-    unlock();
+    hazard::fork_child();
+    // SAFETY: fork_prepare took the lock.
+    let next = unsafe { &*ALLOC.get_locked() }.next as usize;
+    for s in (0..next).filter_map(slot) {
+        for shard in &s.refs {
+            shard.0.store(0, Relaxed);
+        }
+    }
+    ALLOC.release();
 }
 
 #[inline]
@@ -113,17 +115,17 @@ fn encode(index: usize, gen: u32) -> usize {
     (KEY_TAG | ((gen as u64) << KEY_INDEX_BITS) | index as u64) as usize
 }
 
+/// The slot a key names, if it is shaped like a key at all.
 #[inline]
-fn decode(key: usize) -> Option<(usize, u32)> {
-    let key = key as u64;
-    if key & (0xff << 56) != KEY_TAG {
+fn decode(key: usize) -> Option<usize> {
+    if key as u64 & (0xff << 56) != KEY_TAG {
         return None;
     }
-    Some(((key & ((1 << KEY_INDEX_BITS) - 1)) as usize, (key >> KEY_INDEX_BITS) as u32))
+    Some(key & (MAX_HANDLES - 1))
 }
 
-fn gen_of(state: u64) -> u32 {
-    (state >> GEN_SHIFT) as u32
+fn gen_of(key: usize) -> u32 {
+    (key >> KEY_INDEX_BITS) as u32
 }
 
 /// This thread's shard: threads' stacks lie megabytes apart (glibc gives each
@@ -138,7 +140,7 @@ fn my_shard(s: &Slot) -> &AtomicU32 {
 
 /// Finds a free slot, growing the table by one chunk when needed.
 fn alloc_slot() -> Result<usize, Errno> {
-    with_alloc(|a| {
+    ALLOC.with(|a| {
         if let Some(i) = a.free.pop() {
             return Ok(i as usize);
         }
@@ -162,64 +164,112 @@ fn alloc_slot() -> Result<usize, Errno> {
 
 /// Stores an open device model in the table and returns its key (never 0).
 pub fn insert(dm: DeviceModel) -> Result<usize, (Errno, DeviceModel)> {
+    hazard::init();
     let index = match alloc_slot() {
         Ok(i) => i,
         Err(e) => return Err((e, dm)),
     };
     let s = slot(index).expect("allocated slots exist");
-    let gen = gen_of(s.state.load(Relaxed));
-    // SAFETY: the slot is free (not OPEN): nobody else touches `dm`.
+    let key = encode(index, s.state.load(Relaxed) as u32);
+    // SAFETY: the slot is free (not open): nobody else touches `dm`.
     unsafe { *s.dm.get() = Some(dm) };
-    s.state.store(((gen as u64) << GEN_SHIFT) | OPEN, Release);
-    Ok(encode(index, gen))
+    s.state.store(key as u64, Release);
+    Ok(key)
 }
 
-/// A reference to an open handle, held for the duration of one call.
-pub struct Guard {
-    slot: &'static Slot,
-    shard: &'static AtomicU32,
-}
-
-impl core::ops::Deref for Guard {
-    type Target = DeviceModel;
-    #[inline]
-    fn deref(&self) -> &DeviceModel {
-        // SAFETY: while a reference is held the slot stays OPEN, and an OPEN
-        // slot always holds its device model (close waits for us to take it).
-        unsafe { (*self.slot.dm.get()).as_ref().unwrap_unchecked() }
+impl Slot {
+    /// The slot's device model.
+    ///
+    /// # Safety
+    /// The caller holds a reference (a hazard record or a count) taken while
+    /// the slot was OPEN: close waits for it before taking the model out.
+    #[inline(always)]
+    unsafe fn dm(&self) -> &DeviceModel {
+        (*self.dm.get()).as_ref().unwrap_unchecked()
     }
 }
 
-impl Drop for Guard {
-    #[inline]
-    fn drop(&mut self) {
-        self.shard.fetch_sub(1, Release);
+/// How a call keeps its handle alive: the address of this thread's hazard
+/// record holding the key (hazard.rs), or, with the low bit set, of the count
+/// it raised. One word, so that the call path keeps one register for it.
+#[derive(Clone, Copy)]
+struct Pin(usize);
+
+impl Pin {
+    /// Announces a call on `key`, whose slot is `s`.
+    #[inline(always)]
+    fn take(s: &'static Slot, key: usize) -> Pin {
+        match hazard::enter(key) {
+            Some(rec) => Pin(rec as *const Record as usize),
+            None => Pin::count(s, key),
+        }
+    }
+
+    /// The shared counts, when there is no record to use.
+    #[cold]
+    #[inline(never)]
+    fn count(s: &'static Slot, key: usize) -> Pin {
+        hazard::counted_enter(key);
+        let shard = my_shard(s);
+        shard.fetch_add(1, SeqCst);
+        Pin(shard as *const AtomicU32 as usize | 1)
+    }
+
+    /// Ends the call.
+    #[inline(always)]
+    fn release(self) {
+        if self.0 & 1 == 0 {
+            // SAFETY: made from a record by `take`; records are never freed.
+            hazard::leave(unsafe { &*(self.0 as *const Record) });
+        } else {
+            self.uncount();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn uncount(self) {
+        // SAFETY: made from a shard by `count`; slots are never freed.
+        unsafe { &*((self.0 & !1) as *const AtomicU32) }.fetch_sub(1, Release);
+        hazard::counted_leave();
     }
 }
 
-/// Looks a key up for one call: `EBADF` unless it names an open handle.
-#[inline]
-pub fn get(key: usize) -> Result<Guard, Errno> {
-    let (index, gen) = decode(key).ok_or(Errno::EBADF)?;
-    let s = slot(index).ok_or(Errno::EBADF)?;
-    let shard = my_shard(s);
-    // Announce the call, then check the handle (see the module comment).
-    shard.fetch_add(1, SeqCst);
-    if s.state.load(SeqCst) == ((gen as u64) << GEN_SHIFT) | OPEN {
-        return Ok(Guard { slot: s, shard });
-    }
-    shard.fetch_sub(1, Release);
-    Err(Errno::EBADF)
+/// Runs `f` on the device model of the handle `key` names, keeping the
+/// handle alive meanwhile: `EBADF` unless `key` names an open handle.
+#[inline(always)]
+pub fn with<R>(key: usize, f: impl FnOnce(&DeviceModel) -> R) -> Result<R, Errno> {
+    let s = decode(key).and_then(slot).ok_or(Errno::EBADF)?;
+    // Announce the call, then check the handle. With a record, the order of
+    // the two is close's business (hazard.rs). With a count, both steps are
+    // sequentially consistent, as is close's mirror image (set CLOSING, then
+    // read the counts), so either the call sees CLOSING or close sees it.
+    let pin = Pin::take(s, key);
+    let r = if s.state.load(SeqCst) == key as u64 {
+        // SAFETY: pinned while the slot was open: close waits for us.
+        Ok(f(unsafe { s.dm() }))
+    } else {
+        Err(Errno::EBADF)
+    };
+    pin.release();
+    r
 }
 
 /// Takes a handle out of the table: new calls fail with `EBADF` at once, and
 /// the device model is returned once no call is using it any more.
+///
+/// `EDEADLK` (and the handle stays open) if this thread is itself inside a
+/// call on the handle, i.e. closing it from that call's logger callback.
 pub fn remove(key: usize) -> Result<DeviceModel, Errno> {
-    let (index, gen) = decode(key).ok_or(Errno::EBADF)?;
+    let index = decode(key).ok_or(Errno::EBADF)?;
     let s = slot(index).ok_or(Errno::EBADF)?;
-    let open = ((gen as u64) << GEN_SHIFT) | OPEN;
-    s.state.compare_exchange(open, open | CLOSING, SeqCst, Relaxed).map_err(|_| Errno::EBADF)?;
+    if hazard::in_call(key) {
+        return Err(Errno::EDEADLK);
+    }
+    let open = key as u64;
+    s.state.compare_exchange(open, open ^ CLOSING, SeqCst, Relaxed).map_err(|_| Errno::EBADF)?;
     // Calls in flight are single ioctls: wait for them to drain.
+    hazard::wait_unused(key);
     for shard in &s.refs {
         while shard.0.load(SeqCst) != 0 {
             std::thread::yield_now();
@@ -228,8 +278,8 @@ pub fn remove(key: usize) -> Result<DeviceModel, Errno> {
     // SAFETY: CLOSING is ours and no reference remains: exclusive access.
     let dm = unsafe { (*s.dm.get()).take() }.expect("open slots hold a device model");
     // A new generation makes every copy of the old key stale.
-    s.state.store((gen.wrapping_add(1) as u64) << GEN_SHIFT, Release);
-    with_alloc(|a| a.free.push(index as u32));
+    s.state.store(gen_of(key).wrapping_add(1) as u64, Release);
+    ALLOC.with(|a| a.free.push(index as u32));
     Ok(dm)
 }
 
@@ -240,7 +290,8 @@ mod tests {
     #[test]
     fn keys_round_trip_and_reject_pointers() {
         let k = encode(5, 7);
-        assert_eq!(decode(k), Some((5, 7)));
+        assert_eq!(decode(k), Some(5));
+        assert_eq!(gen_of(k), 7);
         assert_ne!(encode(0, 0), 0);
         let on_stack = 0u8;
         assert_eq!(decode(&on_stack as *const u8 as usize), None);
@@ -250,9 +301,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_ebadf() {
-        assert_eq!(get(encode(MAX_HANDLES + 5, 0)).err(), Some(Errno::EBADF));
-        assert_eq!(get(encode(MAX_HANDLES - 1, 0)).err(), Some(Errno::EBADF));
-        assert_eq!(get(0xdead_beef).err(), Some(Errno::EBADF));
+        assert_eq!(with(encode(MAX_HANDLES + 5, 0), |_| ()).err(), Some(Errno::EBADF));
+        assert_eq!(with(encode(MAX_HANDLES - 1, 0), |_| ()).err(), Some(Errno::EBADF));
+        assert_eq!(with(0xdead_beef, |_| ()).err(), Some(Errno::EBADF));
         assert_eq!(remove(0x1234).err(), Some(Errno::EBADF));
     }
 

@@ -13,7 +13,9 @@
 //! - [`dm`]: the safe API, [`DeviceModel`], one small encoding function per
 //!   operation over a single submit path;
 //! - [`handle`]: the table that turns C handles into checked keys (use after
-//!   close, double close, fork and concurrent close are all defined);
+//!   close, double close, fork and concurrent close are all defined), with
+//!   `hazard` (how a call pins its handle without an atomic read-modify-write)
+//!   and `spin` (the lock open and close share);
 //! - [`ffi`]: the thin, uniform C ABI over the above;
 //! - [`log`]: libxentoollog logging, as Xen does it.
 
@@ -22,7 +24,9 @@
 pub mod dm;
 pub mod ffi;
 pub mod handle;
+mod hazard;
 pub mod log;
+mod spin;
 pub mod sys;
 pub mod xen;
 

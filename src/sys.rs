@@ -165,7 +165,7 @@ pub fn close(fd: c_int) -> Result<(), Errno> {
 /// The descriptors live on the caller's stack: no allocation per request.
 #[inline]
 pub fn dm_op(fd: c_int, domid: domid_t, bufs: &[PrivcmdDmOpBuf]) -> Result<(), Errno> {
-    let uop = PrivcmdDmOp { dom: domid, num: bufs.len() as u16, ubufs: bufs.as_ptr() };
+    let uop = PrivcmdDmOp::new(domid, bufs.len() as u16, bufs.as_ptr());
     // SAFETY: `uop` and the buffers it points to are valid for the call; the
     // kernel writes out-values only into those buffers.
     check(unsafe { libc::ioctl(fd, xen::IOCTL_PRIVCMD_DM_OP, &uop as *const PrivcmdDmOp) }).map(drop)
@@ -267,6 +267,50 @@ impl Drop for Xencall {
 pub fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> Result<(), Errno> {
     // SAFETY: the handlers are plain functions that live for the whole process.
     match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
+        0 => Ok(()),
+        e => Err(Errno::from_raw(e)),
+    }
+}
+
+/// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` (linux/membarrier.h).
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: c_int = 1 << 3;
+/// `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`.
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: c_int = 1 << 4;
+
+/// Declares that this process will use [`membarrier`] (Linux 4.14 and later).
+/// Fails with `EINVAL` on older kernels, `ENOSYS` or `EPERM` under a seccomp
+/// policy that forbids it.
+pub fn membarrier_register() -> Result<(), Errno> {
+    // SAFETY: a plain system call without pointer arguments.
+    check(unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } as c_int)
+        .map(drop)
+}
+
+/// Makes every running thread of this process execute a full memory barrier
+/// before returning (`EPERM` until [`membarrier_register`] succeeded in this
+/// process, e.g. in a child after `fork()`).
+pub fn membarrier() -> Result<(), Errno> {
+    // SAFETY: a plain system call without pointer arguments.
+    check(unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) } as c_int).map(drop)
+}
+
+/// Creates a pthread key whose `destructor` runs at thread exit with the
+/// thread's (non-NULL) value.
+pub fn thread_key(destructor: unsafe extern "C" fn(*mut c_void)) -> Result<libc::pthread_key_t, Errno> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; the destructor lives for the process.
+    match unsafe { libc::pthread_key_create(&mut key, Some(destructor)) } {
+        0 => Ok(key),
+        e => Err(Errno::from_raw(e)),
+    }
+}
+
+/// Sets this thread's value of `key`.
+///
+/// # Safety
+/// `value` must stay valid for the key's destructor, which receives it.
+pub unsafe fn set_thread_value(key: libc::pthread_key_t, value: *const c_void) -> Result<(), Errno> {
+    match libc::pthread_setspecific(key, value) {
         0 => Ok(()),
         e => Err(Errno::from_raw(e)),
     }

@@ -36,7 +36,7 @@
 
 /* ---- configuration ---- */
 static struct {
-    int nodev, proc, probe_errno, vcpus, irq_level_errno, record, trace, syscall;
+    int nodev, proc, probe_errno, vcpus, irq_level_errno, record, trace, syscall, membarrier_errno;
     long buf_max, domid_esrch;
 } cfg = { .vcpus = 4, .record = 1, .buf_max = 4096, .domid_esrch = 0x7ff0 };
 
@@ -53,6 +53,9 @@ static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
 static int (*real_close)(int);
 static int (*real_ioctl)(int, unsigned long, ...);
+static long (*real_syscall)(long, ...);
+/* membarrier(2) calls seen, by command bit (1 << i) */
+static unsigned long membarriers[32];
 
 static void resolve(void)
 {
@@ -61,6 +64,7 @@ static void resolve(void)
         real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
         real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
         real_ioctl = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+        real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
     }
 }
 
@@ -91,6 +95,7 @@ __attribute__((constructor)) static void init(void)
     cfg.record = env_number("FAKEPRIVCMD_RECORD", 1);
     cfg.trace = env_number("FAKEPRIVCMD_TRACE", 0);
     cfg.syscall = env_number("FAKEPRIVCMD_SYSCALL", 0);
+    cfg.membarrier_errno = env_number("FAKEPRIVCMD_MEMBARRIER_ERRNO", 0);
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 }
 
@@ -461,7 +466,7 @@ static int privcmd_ioctl(int fd, unsigned long req, void *arg)
     if (cfg.record) /* fast mode shares no cache line between threads */
         __atomic_fetch_add(&nioctls, 1, __ATOMIC_RELAXED);
     if (cfg.syscall) /* model the cost of entering the kernel */
-        syscall(SYS_getppid);
+        real_syscall(SYS_getppid);
     if (req == IOCTL_PRIVCMD_DM_OP) {
         privcmd_dm_op_t uop;
         if (!arg)
@@ -540,6 +545,41 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     return 0;
 }
 
+/*
+ * membarrier(2), which the library uses to close handles: counted, and made
+ * to fail on demand (a kernel or seccomp policy without it). Other system
+ * calls pass through.
+ */
+EXPORT long syscall(long number, ...)
+{
+    resolve();
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (int i = 0; i < 6; i++) /* the kernel ignores arguments a call does not have */
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_membarrier) {
+        int cmd = (int)a[0];
+        for (int i = 0; i < 32; i++)
+            if (cmd == 1 << i)
+                __atomic_fetch_add(&membarriers[i], 1, __ATOMIC_RELAXED);
+        if (cfg.membarrier_errno) {
+            errno = cfg.membarrier_errno;
+            return -1;
+        }
+    }
+    return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+EXPORT unsigned long fp_membarrier_count(int cmd)
+{
+    for (int i = 0; i < 32; i++)
+        if (cmd == 1 << i)
+            return __atomic_load_n(&membarriers[i], __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* ---- the control API ---- */
 EXPORT unsigned long fp_count(void) { return nrecords; }
 EXPORT unsigned long fp_ioctl_count(void) { return nioctls; }
@@ -582,6 +622,7 @@ EXPORT void fp_config(const char *key, long value)
     else if (!strcmp(key, "record")) cfg.record = value;
     else if (!strcmp(key, "trace")) cfg.trace = value;
     else if (!strcmp(key, "syscall")) cfg.syscall = value;
+    else if (!strcmp(key, "membarrier_errno")) cfg.membarrier_errno = value;
     else {
         pthread_mutex_unlock(&lock);
         fprintf(stderr, "fakeprivcmd: unknown config key '%s'\n", key);

@@ -54,8 +54,11 @@ void fp_fail_next(int op, int err, int times);
  *   trace        1: print every request decoded to stderr ("privcmd: ...")
  *   syscall      1: every privcmd ioctl also makes one real system call, to
  *                model the cost of entering the kernel (benchmarks)
+ *   membarrier_errno  membarrier(2) fails with this errno (0: the kernel's answer)
  */
 void fp_config(const char *key, long value);
+/* membarrier(2) calls made with command `cmd` (e.g. MEMBARRIER_CMD_PRIVATE_EXPEDITED). */
+unsigned long fp_membarrier_count(int cmd);
 int fp_is_fake_fd(int fd);
 /* The domid an fd is restricted to, or -1. */
 int fp_restriction(int fd);
