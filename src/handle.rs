@@ -209,6 +209,7 @@ impl Pin {
     #[cold]
     #[inline(never)]
     fn count(s: &'static Slot, key: usize) -> Pin {
+        hazard::prepare();
         hazard::counted_enter(key);
         let shard = my_shard(s);
         shard.fetch_add(1, SeqCst);
@@ -226,6 +227,7 @@ impl Pin {
         }
     }
 
+    /// Ends a call pinned by [`Pin::count`].
     #[cold]
     #[inline(never)]
     fn uncount(self) {
@@ -245,14 +247,14 @@ pub fn with<R>(key: usize, f: impl FnOnce(&DeviceModel) -> R) -> Result<R, Errno
     // sequentially consistent, as is close's mirror image (set CLOSING, then
     // read the counts), so either the call sees CLOSING or close sees it.
     let pin = Pin::take(s, key);
-    let r = if s.state.load(SeqCst) == key as u64 {
-        // SAFETY: pinned while the slot was open: close waits for us.
-        Ok(f(unsafe { s.dm() }))
-    } else {
-        Err(Errno::EBADF)
-    };
+    if s.state.load(SeqCst) != key as u64 {
+        pin.release();
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: pinned while the slot was open: close waits for us.
+    let r = f(unsafe { s.dm() });
     pin.release();
-    r
+    Ok(r)
 }
 
 /// Takes a handle out of the table: new calls fail with `EBADF` at once, and

@@ -12,13 +12,19 @@ CC=${CC:-cc}
 ORIG_DIR=$B/orig # Debian's original, alone (made by the Makefile)
 $CC -O2 -g -Wall -Werror -Iinclude -o $B/bench tests/bench/bench.c -L$B -lxendevicemodel
 export LD_PRELOAD=$PWD/$B/libfakeprivcmd.so FAKEPRIVCMD_RECORD=0
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
+
+# One-thread workloads run pinned to one CPU (the last), so that migrations do
+# not add noise; the two-thread workload gets every CPU.
+PIN=()
+if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then PIN=(taskset -c $(($(nproc) - 1))); fi
 
 run() { # variant workload n [env...] -> "ns allocs fds"
-    local v=$1 w=$2 n=$3 dir arg=lib
+    local v=$1 w=$2 n=$3 dir arg=lib pin=("${PIN[@]}")
     case $v in ours) dir=$B ;; xen) dir=$ORIG_DIR:$B ;; floor) dir=$B arg=floor ;; esac
+    [ "$w" = isa2 ] && pin=()
     shift 3
-    env LD_LIBRARY_PATH=$dir "$@" $B/bench $arg "$w" "$n" | awk '{print $4, $6, $8}'
+    env LD_LIBRARY_PATH=$dir "$@" "${pin[@]}" $B/bench $arg "$w" "$n" | awk '{print $4, $6, $8}'
 }
 instr() { # variant workload -> instructions per call
     local v=$1 w=$2 dir arg=lib n1=2000 n2=4000 i1 i2
