@@ -43,6 +43,7 @@ expect '^nr_vcpus\(0\) = -1 errno EPERM' "domain 0 (ourselves) is EPERM"
 expect '^nr_vcpus\(32752\) = -1 errno ESRCH' "DOMID_SELF/unknown domain is ESRCH"
 expect '^set_irq_level\(5, 0xffffffff, 0\) = -1 errno EOPNOTSUPP' "set_irq_level is EOPNOTSUPP on x86"
 expect '^track_dirty_vram\(5, 0xa0, 0, NULL\) = -1 errno EFAULT' "track_dirty_vram nr 0 NULL is EFAULT"
+expect '^get_ioreq_server_info\(5, 1, gfn,bufgfn,port\) = 0 out 0xfeff[0-9a-f] 0xfeff[0-9a-f] (0|0x[0-9a-f]+)$' "an IOREQ server's ioreq pages were mapped"
 sed -n '1,3p;/^get_ioreq_server_info(5, 1, gfn,bufgfn,port)/p;/^nr_vcpus(5)/p' /tmp/edges.ours | head -8
 
 # Handle rules on the real privcmd: ours asserts them, Xen's library is shown.

@@ -1,7 +1,8 @@
 /*
  * Creates or destroys the target of the real-hypervisor tests, with
  * libxenctrl: a paused HVM (HAP) domain with a fixed domid, two vCPUs, a
- * paging pool, some RAM and the HVM params an IOREQ server needs.
+ * paging pool, some RAM, and the ioreq pages and HVM params an IOREQ server
+ * needs.
  *
  *   mkdomain create DOMID     (retries while a previous DOMID is still dying)
  *   mkdomain destroy DOMID
@@ -42,12 +43,17 @@ static int create(xc_interface *xch, uint32_t domid)
         perror("xc_domain_create");
         return 1;
     }
-    static xen_pfn_t pfns[RAM_PAGES];
+    static xen_pfn_t pfns[RAM_PAGES], ioreq_pfns[NR_IOREQ_PAGES];
     for (unsigned i = 0; i < RAM_PAGES; i++)
         pfns[i] = i;
+    /* Legacy ioreq pages must be backed by memory, or mapping them for
+     * get_ioreq_server_info fails with EINVAL (as the toolstack's do). */
+    for (unsigned i = 0; i < NR_IOREQ_PAGES; i++)
+        ioreq_pfns[i] = IOREQ_PFN + i;
     if (xc_domain_setmaxmem(xch, id, 64 * 1024) ||
         xc_set_paging_mempool_size(xch, id, 16 * MiB) ||
         xc_domain_populate_physmap_exact(xch, id, RAM_PAGES, 0, 0, pfns) ||
+        xc_domain_populate_physmap_exact(xch, id, NR_IOREQ_PAGES, 0, 0, ioreq_pfns) ||
         xc_hvm_param_set(xch, id, HVM_PARAM_IOREQ_SERVER_PFN, IOREQ_PFN) ||
         xc_hvm_param_set(xch, id, HVM_PARAM_NR_IOREQ_SERVER_PAGES, NR_IOREQ_PAGES)) {
         perror("setting up the domain");
