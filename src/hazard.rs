@@ -19,11 +19,18 @@
 //! takes one later does so under the registry lock, which orders all its calls
 //! after the CLOSING store.
 //!
-//! Records are the fast path only. Calls fall back to the shared counts when
-//! the process cannot use membarrier (an old kernel or a seccomp policy), when
-//! a call is nested in another on the same thread (a logger callback that
-//! calls this library), or when a thread cannot get a record (while its
-//! thread-local storage is being torn down).
+//! Records are the fast path only. A call uses the shared counts instead when
+//! it is its thread's first (which hands the thread a record for the next
+//! ones), when it is nested in another call of the same thread (a logger
+//! callback that calls this library), when the process cannot use membarrier
+//! (a kernel before 4.14, a seccomp policy), or when no record is left (4096
+//! threads hold one). A thread gives its record back when it exits, through a
+//! pthread key's destructor.
+//!
+//! If membarrier stops working after the process chose records (a seccomp
+//! policy installed later), new threads use the counts from then on, and a
+//! close that cannot issue the barrier waits 10 ms, far longer than a store
+//! buffer takes to drain, before it looks at the records.
 
 use crate::spin::SpinLock;
 use crate::sys;
@@ -152,6 +159,9 @@ unsafe extern "C" fn thread_exit(rec: *mut libc::c_void) {
     mine::set(&NONE);
     // SAFETY: the key's value is always a record from TABLE.
     let rec = &*(rec as *const Record);
+    // A thread that exits inside a call (pthread_exit from a logger callback)
+    // will never finish it: close must not wait for it.
+    rec.active.store(0, Release);
     REGISTRY.with(|r| {
         rec.owned.store(false, Relaxed);
         r.owned -= 1;
