@@ -53,5 +53,10 @@ for std in c99 gnu89; do
         sh -c "echo '#include <xendevicemodel.h>' | $CC -x c -std=$std -Werror -Iinclude -fsyntax-only -"
 done
 
+# Loadable with dlopen(), and usable through it (initial-exec TLS must fit).
+check "dlopen test does not build" $CC -std=gnu11 -Wall -Werror -o "$tmp/dlopen" tests/abi/dlopen.c -ldl
+check "dlopen() of the library, or calls through it, failed" \
+    env LD_PRELOAD="$PWD/build/libfakeprivcmd.so" "$tmp/dlopen" "$PWD/$LIB"
+
 echo "abi: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
