@@ -23,6 +23,13 @@
 
 static unsigned long barriers(void) { return fp_membarrier_count(EXPEDITED); }
 
+/* Under valgrind threads take turns and fork() is slow: do fewer rounds. */
+static int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
 /* A thread that makes one call on `h`, then waits until told to go. */
 struct parked {
     xendevicemodel_handle *h;
@@ -83,17 +90,18 @@ static void test_when_close_pays(void)
     park_end(&p);
 
     /* Threads give their records back when they exit. */
-    enum { N = 300 };
-    pthread_t t[N];
+    enum { MAX = 300 };
+    int n = under_valgrind() ? 30 : MAX;
+    pthread_t t[MAX];
     int failed = 0;
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < n; i++)
         pthread_create(&t[i], NULL, one_call, other);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         void *rc;
         pthread_join(t[i], &rc);
         failed += rc != NULL;
     }
-    CHECK(failed == 0, "%d of %d short-lived threads' calls failed", failed, N);
+    CHECK(failed == 0, "%d of %d short-lived threads' calls failed", failed, n);
     before = barriers();
     CHECK_OK(xendevicemodel_close(other));
     CHECK(barriers() == before, "%lu membarriers after every calling thread exited: records not given back",
@@ -134,8 +142,8 @@ static void test_fork_during_calls(void)
     pthread_t t;
     atomic_store(&hammer_stop, 0);
     pthread_create(&t, NULL, hammer, h);
-    int bad = 0;
-    for (int i = 0; i < 20 && !bad; i++) {
+    int bad = 0, rounds = under_valgrind() ? 3 : 20;
+    for (int i = 0; i < rounds && !bad; i++) {
         usleep(500);
         fflush(NULL);
         pid_t pid = fork();
