@@ -427,6 +427,7 @@ impl DeviceModel {
     }
 
     /// [`DeviceModel::modified_memory_bulk`] beyond one request's worth.
+    #[cold]
     #[inline(never)]
     unsafe fn modified_memory_chunked(
         &self,
