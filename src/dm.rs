@@ -217,11 +217,7 @@ impl DeviceModel {
         if self.direct != FORK_EPOCH.load(Ordering::Relaxed) {
             return self.submit_indirect(domid, bufs);
         }
-        let r = sys::dm_op(self.fd, domid, bufs);
-        if let Err(e) = r {
-            self.failed(domid, e);
-        }
-        r
+        sys::dm_op(self.fd, domid, bufs).inspect_err(|&e| self.failed(domid, e))
     }
 
     /// The rest of the submit path: libxencall handles, and handles
@@ -234,10 +230,7 @@ impl DeviceModel {
             None => sys::dm_op(self.fd, domid, bufs),
             Some(x) => x.dm_op(domid, bufs),
         };
-        if let Err(e) = r {
-            self.failed(domid, e);
-        }
-        r
+        r.inspect_err(|&e| self.failed(domid, e))
     }
 
     /// Not an error of ours: the caller decides. Visible at debug level.

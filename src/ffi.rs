@@ -128,8 +128,7 @@ pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) 
             Ok(()) => 0,
             Err(e) => fail(e),
         },
-        Err(Errno::EDEADLK) => {
-            let e = Errno::EDEADLK;
+        Err(e @ Errno::EDEADLK) => {
             Logger::stderr().error(e, format_args!("close: {dmod:p} is in use by a call on this thread (its logger?)"));
             fail(e)
         }

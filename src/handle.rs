@@ -66,8 +66,8 @@ struct Slot {
 }
 
 // SAFETY: `dm` is written only by the thread that owns the slot (during open,
-// before OPEN is published, or during close, after CLOSING is set and every
-// reference is gone); readers hold a reference, which excludes both.
+// before the key is published, or during close, after CLOSING is set and every
+// call has left); calls are announced (hazard record or count), which excludes both.
 unsafe impl Sync for Slot {}
 
 type Chunk = [Slot; CHUNK];
@@ -130,7 +130,7 @@ fn gen_of(key: usize) -> u32 {
 
 /// This thread's shard: threads' stacks lie megabytes apart (glibc gives each
 /// 8 MiB), so bits above 2^23 of a stack address tell threads apart for free.
-/// Only speed depends on the choice; a guard remembers the shard it used.
+/// Only speed depends on the choice; a `Pin` remembers the shard it used.
 #[inline(always)]
 fn my_shard(s: &Slot) -> &AtomicU32 {
     let marker = 0u8;

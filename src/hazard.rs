@@ -1,9 +1,9 @@
 //! Per-thread hazard records: how a call keeps its handle alive without an
 //! atomic read-modify-write.
 //!
-//! The general rule of the handle table (see `handle.rs`) has every call
-//! increment and decrement a shared count: two locked instructions, which cost
-//! more than all the rest of a call. Instead, each thread that makes calls owns
+//! The simple rule, which the handle table keeps as its fallback (see
+//! `handle.rs`), has every call increment and decrement a shared count: two
+//! locked instructions, which cost more than all the rest of a call. Instead, each thread that makes calls owns
 //! a record, cache lines that no other thread writes. A call *stores* its key
 //! there, then reads the handle's state; on the way out it stores 0.
 //!

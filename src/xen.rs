@@ -361,7 +361,7 @@ impl PrivcmdDmOp {
     /// `dom`, `num` and the padding are written as one 8-byte store: the
     /// kernel's `copy_from_user` reads them with one 8-byte load, which can
     /// take its data straight from a single pending store, but has to wait
-    /// for several smaller ones to reach the cache (about 3 ns per call).
+    /// for several smaller ones to reach the cache (about 1.5 ns per call).
     #[inline(always)]
     pub fn new(dom: domid_t, num: u16, ubufs: *const PrivcmdDmOpBuf) -> Self {
         #[repr(C)]
@@ -448,6 +448,7 @@ mod tests {
     #[test]
     fn sbdf_matches_xen_macro() {
         assert_eq!(pci_sbdf(0x1234, 0xab, 0x1f, 7), 0x1234_abff);
+        assert_eq!(pci_sbdf(0, 0, 3, 0), 0x18);
     }
 
     #[test]
@@ -456,6 +457,5 @@ mod tests {
         let u = PrivcmdDmOp::new(0x7ff3, 2, bufs.as_ptr());
         assert_eq!((u.dom, u.num, u.pad), (0x7ff3, 2, 0));
         assert_eq!(u.ubufs, bufs.as_ptr());
-        assert_eq!(pci_sbdf(0, 0, 3, 0), 0x18);
     }
 }

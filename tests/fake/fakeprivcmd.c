@@ -56,6 +56,11 @@ static int (*real_ioctl)(int, unsigned long, ...);
 static long (*real_syscall)(long, ...);
 /* membarrier(2) calls seen, by command bit (1 << i) */
 static unsigned long membarriers[32];
+/* The counter of a membarrier command (one bit), or NULL. */
+static unsigned long *membarrier_counter(long cmd)
+{
+    return cmd > 0 && cmd <= 1L << 31 && !(cmd & (cmd - 1)) ? &membarriers[__builtin_ctzl(cmd)] : NULL;
+}
 
 static void resolve(void)
 {
@@ -134,18 +139,6 @@ static mode_t mode_arg(int flags, va_list ap)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
-EXPORT int open(const char *path, int flags, ...)
-{
-    resolve();
-    va_list ap;
-    va_start(ap, flags);
-    mode_t mode = mode_arg(flags, ap);
-    va_end(ap);
-    int k = fake_path(path);
-    return k ? open_fake(k, flags) : real_open(path, flags, mode);
-}
-EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
-
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     resolve();
@@ -157,6 +150,16 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
     return k ? open_fake(k, flags) : real_openat(dirfd, path, flags, mode);
 }
 EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = mode_arg(flags, ap);
+    va_end(ap);
+    return openat(AT_FDCWD, path, flags, mode);
+}
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 EXPORT int __open_2(const char *path, int flags) { return open(path, flags); }
 EXPORT int __open64_2(const char *path, int flags) { return open(path, flags); }
@@ -560,10 +563,9 @@ EXPORT long syscall(long number, ...)
         a[i] = va_arg(ap, long);
     va_end(ap);
     if (number == SYS_membarrier) {
-        int cmd = (int)a[0];
-        for (int i = 0; i < 32; i++)
-            if (cmd == 1 << i)
-                __atomic_fetch_add(&membarriers[i], 1, __ATOMIC_RELAXED);
+        unsigned long *n = membarrier_counter((int)a[0]);
+        if (n)
+            __atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
         if (cfg.membarrier_errno) {
             errno = cfg.membarrier_errno;
             return -1;
@@ -574,10 +576,8 @@ EXPORT long syscall(long number, ...)
 
 EXPORT unsigned long fp_membarrier_count(int cmd)
 {
-    for (int i = 0; i < 32; i++)
-        if (cmd == 1 << i)
-            return __atomic_load_n(&membarriers[i], __ATOMIC_RELAXED);
-    return 0;
+    unsigned long *n = membarrier_counter(cmd);
+    return n ? __atomic_load_n(n, __ATOMIC_RELAXED) : 0;
 }
 
 /* ---- the control API ---- */
