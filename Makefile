@@ -23,7 +23,8 @@ LIB      := $(B)/$(REALNAME)
 SHIM     := $(B)/libfakeprivcmd.so
 CFLAGS   ?= -O2 -g
 CWARN    := -std=gnu11 -Wall -Wextra -Werror
-RUSTSRC  := $(wildcard src/*.rs) Cargo.toml build.rs cbindgen.toml xendevicemodel.map tools/cc-link
+RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo.toml crates/xendevicemodel/Cargo.toml \
+            build.rs cbindgen.toml xendevicemodel.map tools/cc-link
 
 # Debian packages the build and the tests need (see deps).
 DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make qemu-system-xen
@@ -48,13 +49,13 @@ $(B)/.dir:
 
 lib: $(LIB)
 $(LIB): $(RUSTSRC) | deps $(B)/.dir
-	$(CARGO) build --release --locked
-	cp target/release/libxendevicemodel.so $@
+	$(CARGO) build --release --locked -p xendevicemodel-rs
+	cp target/release/libxendevicemodel_rs.so $@
 	ln -sf $(REALNAME) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libxendevicemodel.so
 
 header: deps
-	XDM_WRITE_HEADER=1 $(CARGO) build --release --locked
+	XDM_WRITE_HEADER=1 $(CARGO) build --release --locked -p xendevicemodel-rs
 
 # The privcmd test double (an LD_PRELOAD shim) and its self-test.
 $(SHIM): tests/fake/fakeprivcmd.c tests/fake/fakeprivcmd.h | deps $(B)/.dir

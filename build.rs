@@ -5,13 +5,15 @@ use std::path::PathBuf;
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let map = root.join("xendevicemodel.map");
-    for f in ["xendevicemodel.map", "cbindgen.toml", "src/ffi.rs", "src/xen.rs", "tools/cc-link"] {
+    for f in ["xendevicemodel.map", "cbindgen.toml", "src/ffi.rs", "tools/cc-link"] {
         println!("cargo:rerun-if-changed={f}");
     }
     // Only the shared library gets Xen's version script (tools/cc-link swaps it
     // in for rustc's own) and SONAME; test binaries link normally.
     println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", map.display());
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libxendevicemodel.so.1");
+    // Never unmapped by dlclose(): see src/process.rs ("Unload").
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
 
     // The header is generated into OUT_DIR; a unit test compares it with the
     // committed include/xendevicemodel.h, and `make header` copies it there.

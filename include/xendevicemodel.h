@@ -42,7 +42,14 @@ extern "C" {
  * child's copy; xentoolcore_restrict_all() in the child does not restrict the
  * file it shares with the parent (it drops the child's access instead). The
  * parent is never affected. The child opens its own handles, which work
- * normally. Nothing survives exec (the descriptor is close-on-exec).
+ * normally. Nothing survives exec (the descriptor is close-on-exec). A fork()
+ * while another thread is inside open waits for that open to finish.
+ *
+ * Tracing: with XENDEVICEMODEL_TRACE=<file> (or "stderr") in the environment
+ * at the first open, every call is written there, one line each.
+ *
+ * # Safety
+ * `logger` must be NULL or a live xentoollog logger that outlives the handle.
  */
 xendevicemodel_handle *xendevicemodel_open(struct xentoollog_logger *logger,
                                            unsigned int open_flags);
@@ -59,6 +66,9 @@ xendevicemodel_handle *xendevicemodel_open(struct xentoollog_logger *logger,
  * process, closing an inherited handle returns 0 and leaves the parent's
  * handle untouched. Closing a handle from inside a call on it (its logger
  * callback) fails with EDEADLK and leaves it open.
+ *
+ * # Safety
+ * Any value of `dmod` is safe: handles are checked, never dereferenced.
  */
 int xendevicemodel_close(xendevicemodel_handle *dmod);
 
@@ -71,6 +81,9 @@ int xendevicemodel_close(xendevicemodel_handle *dmod);
  *       (HVM_IOREQSRV_BUFIOREQ_*)? Sent as 8 bits.
  * @parm id receives the IOREQ Server id (must not be NULL: EINVAL).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * `id` must be valid for writing one ioservid_t.
  */
 int xendevicemodel_create_ioreq_server(xendevicemodel_handle *dmod,
                                        domid_t domid,
@@ -86,6 +99,9 @@ int xendevicemodel_create_ioreq_server(xendevicemodel_handle *dmod,
  * When both gfn pointers are NULL the hypervisor is asked not to map the
  * ioreq pages (XEN_DMOP_no_gfns).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Each out-pointer must be NULL or valid for writing one value of its type.
  */
 int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *dmod,
                                          domid_t domid,
@@ -99,6 +115,9 @@ int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle *dmod,
  *
  * @parm start start of range; @parm end end of range (inclusive).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_map_io_range_to_ioreq_server(xendevicemodel_handle *dmod,
                                                 domid_t domid,
@@ -111,6 +130,9 @@ int xendevicemodel_map_io_range_to_ioreq_server(xendevicemodel_handle *dmod,
  * Deregisters a range of MMIO (is_mmio != 0) or I/O ports.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_unmap_io_range_from_ioreq_server(xendevicemodel_handle *dmod,
                                                     domid_t domid,
@@ -126,6 +148,9 @@ int xendevicemodel_unmap_io_range_from_ioreq_server(xendevicemodel_handle *dmod,
  * @parm type only HVMMEM_ioreq_server is supported; anything else, or other
  *       flags, fails with EINVAL before any request is sent.
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_map_mem_type_to_ioreq_server(xendevicemodel_handle *dmod,
                                                 domid_t domid,
@@ -139,6 +164,9 @@ int xendevicemodel_map_mem_type_to_ioreq_server(xendevicemodel_handle *dmod,
  * @parm device the slot (0..0x1f); @parm function 0..7: otherwise EINVAL
  *       before any request is sent.
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_map_pcidev_to_ioreq_server(xendevicemodel_handle *dmod,
                                               domid_t domid,
@@ -152,6 +180,9 @@ int xendevicemodel_map_pcidev_to_ioreq_server(xendevicemodel_handle *dmod,
  * Deregisters a PCI device from config space emulation.
  *
  * @return 0 on success, -1 on failure (EINVAL for device > 0x1f or function > 7).
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_unmap_pcidev_from_ioreq_server(xendevicemodel_handle *dmod,
                                                   domid_t domid,
@@ -165,6 +196,9 @@ int xendevicemodel_unmap_pcidev_from_ioreq_server(xendevicemodel_handle *dmod,
  * Destroys an IOREQ Server.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *dmod, domid_t domid, ioservid_t id);
 
@@ -173,6 +207,9 @@ int xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *dmod, domid_t dom
  * emulation requests, and its gfns are not meaningful, until enabled.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *dmod,
                                           domid_t domid,
@@ -184,6 +221,9 @@ int xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *dmod,
  *
  * @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_pci_intx_level(xendevicemodel_handle *dmod,
                                       domid_t domid,
@@ -198,6 +238,9 @@ int xendevicemodel_set_pci_intx_level(xendevicemodel_handle *dmod,
  *
  * @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_isa_irq_level(xendevicemodel_handle *dmod,
                                      domid_t domid,
@@ -209,6 +252,9 @@ int xendevicemodel_set_isa_irq_level(xendevicemodel_handle *dmod,
  *
  * @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_irq_level(xendevicemodel_handle *dmod,
                                  domid_t domid,
@@ -219,6 +265,9 @@ int xendevicemodel_set_irq_level(xendevicemodel_handle *dmod,
  * Maps a PCI INTx line (0 => A .. 3 => D) to an ISA IRQ (0 disables the link).
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_pci_link_route(xendevicemodel_handle *dmod,
                                       domid_t domid,
@@ -229,6 +278,9 @@ int xendevicemodel_set_pci_link_route(xendevicemodel_handle *dmod,
  * Injects an MSI (address 0xfeexxxxx, data) into the guest.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_inject_msi(xendevicemodel_handle *dmod,
                               domid_t domid,
@@ -244,6 +296,10 @@ int xendevicemodel_inject_msi(xendevicemodel_handle *dmod,
  *       The request is never split, so nr is limited by privcmd's buffer
  *       size (32768 pages with Linux's default 4096-byte limit; E2BIG above).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * `dirty_bitmap` must be valid for writing ceil(nr / 8) bytes, or NULL
+ * (which the hypervisor refuses with EFAULT).
  */
 int xendevicemodel_track_dirty_vram(xendevicemodel_handle *dmod,
                                     domid_t domid,
@@ -255,6 +311,9 @@ int xendevicemodel_track_dirty_vram(xendevicemodel_handle *dmod,
  * Notifies the hypervisor that nr contiguous pages from first_pfn were modified.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_modified_memory(xendevicemodel_handle *dmod,
                                    domid_t domid,
@@ -269,6 +328,11 @@ int xendevicemodel_modified_memory(xendevicemodel_handle *dmod,
  *       extents) are sent in chunks; on failure the failing chunk's error is
  *       returned (earlier chunks have been applied).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * `extents` must be valid for reading and writing nr extents (the
+ * hypervisor updates extents it splits), or NULL (refused with EFAULT when
+ * nr > 0).
  */
 int xendevicemodel_modified_memory_bulk(xendevicemodel_handle *dmod,
                                         domid_t domid,
@@ -279,6 +343,9 @@ int xendevicemodel_modified_memory_bulk(xendevicemodel_handle *dmod,
  * Sets how nr pages from first_pfn are treated (see hvmmem_type_t; sent as 16 bits).
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_set_mem_type(xendevicemodel_handle *dmod,
                                 domid_t domid,
@@ -293,6 +360,9 @@ int xendevicemodel_set_mem_type(xendevicemodel_handle *dmod,
  * @parm error_code the error code, or ~0 to skip.
  * @parm extra type-specific extra data (%cr2 for #PF, pending_dbg for #DB).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_inject_event(xendevicemodel_handle *dmod,
                                 domid_t domid,
@@ -308,6 +378,9 @@ int xendevicemodel_inject_event(xendevicemodel_handle *dmod,
  *
  * @parm reason usually enum sched_shutdown_reason, see xen/sched.h
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_shutdown(xendevicemodel_handle *dmod, domid_t domid, unsigned int reason);
 
@@ -315,6 +388,9 @@ int xendevicemodel_shutdown(xendevicemodel_handle *dmod, domid_t domid, unsigned
  * Relocates size GFNs from src_gfn to dst_gfn.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_relocate_memory(xendevicemodel_handle *dmod,
                                    domid_t domid,
@@ -326,6 +402,9 @@ int xendevicemodel_relocate_memory(xendevicemodel_handle *dmod,
  * Pins the caching type (XEN_DMOP_MEM_CACHEATTR_*) of the RAM gfns start..end.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle *dmod,
                                         domid_t domid,
@@ -338,6 +417,9 @@ int xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle *dmod,
  *
  * @parm vcpus receives the count (must not be NULL: EINVAL).
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * `vcpus` must be valid for writing one unsigned int.
  */
 int xendevicemodel_nr_vcpus(xendevicemodel_handle *dmod, domid_t domid, unsigned int *vcpus);
 
@@ -347,6 +429,9 @@ int xendevicemodel_nr_vcpus(xendevicemodel_handle *dmod, domid_t domid, unsigned
  * EOPNOTSUPP when the kernel lacks the DM_OP ioctl.
  *
  * @return 0 on success, -1 on failure.
+ *
+ * # Safety
+ * Any value of `dmod` is safe; there are no other pointers.
  */
 int xendevicemodel_restrict(xendevicemodel_handle *dmod, domid_t domid);
 

@@ -1,71 +1,47 @@
 //! The C ABI: the 26 `xendevicemodel_*` functions of Xen's `xendevicemodel.h`.
 //!
-//! Every export is one line of glue through `with_handle`: look the handle
-//! up (`EBADF` if it is not open), run one [`DeviceModel`] method, and turn its
-//! `Result` into Xen's convention (0, or -1 with `errno`). NULL out-pointers
-//! that Xen's library would dereference are refused with `EINVAL` before any
-//! request is sent. cbindgen turns this file into `include/xendevicemodel.h`;
-//! the doc comments below are that header's documentation.
+//! Each body is one `entry!` (boundary.rs), which catches panics, looks the
+//! handle up, checks out-pointers, maps the result to Xen's convention (0,
+//! or -1 with `errno`) and writes the trace; the expression it runs is one
+//! call of the device model (the `xendevicemodel` crate, whose `c_*`
+//! methods keep Xen's C semantics where they differ from the typed ones).
+//! cbindgen turns this file into `include/xendevicemodel.h`; the doc
+//! comments below are that header's documentation.
+//!
+//! Safety, for every function: a handle (`dmod`) may be any value at all,
+//! since it is checked (anything but an open handle gets `EBADF`); every
+//! other pointer must be NULL where the documentation allows it, or valid
+//! for the size it documents, as in Xen's API.
 #![allow(non_camel_case_types)]
-// Every export has the same safety contract, Xen's C API: pointers to outputs
-// and arrays are valid for the sizes documented. Handles need no promise (they
-// are checked). A per-function "# Safety" section would only repeat that in
-// the generated C header.
-#![allow(clippy::missing_safety_doc)]
 
-use crate::dm::{DeviceModel, Result};
-use crate::handle;
-use crate::log::Logger;
-use crate::sys::xentoollog_logger;
-use crate::xen::{domid_t, evtchn_port_t, hvmmem_type_t, ioservid_t, xen_dm_op_modified_memory_extent, xen_pfn_t};
+use crate::boundary::entry;
 use libc::{c_int, c_uint, c_ulong};
-use nix::errno::Errno;
+use xendevicemodel::capi::xentoollog_logger;
+use xendevicemodel::{Event, IoSpace};
 
 /// An open device-model interface. Opaque: only ever passed back to this library.
 pub struct xendevicemodel_handle {
     _opaque: [u8; 0],
 }
 
-fn fail(e: Errno) -> c_int {
-    e.set();
-    -1
-}
+/// `domid_t` (Xen's public headers).
+pub type domid_t = u16;
+/// `ioservid_t`.
+pub type ioservid_t = u16;
+/// `xen_pfn_t`: `unsigned long` on x86, 64 bits on Arm.
+pub type xen_pfn_t = xendevicemodel::capi::XenPfn;
+/// `evtchn_port_t`.
+pub type evtchn_port_t = u32;
+/// `hvmmem_type_t`, a C enum.
+pub type hvmmem_type_t = c_uint;
+/// `struct xen_dm_op_modified_memory_extent`.
+pub type xen_dm_op_modified_memory_extent = xendevicemodel::Extent;
 
-/// Runs `f` on the handle's device model with Xen's return convention.
-#[inline]
-fn with_handle(dmod: *mut xendevicemodel_handle, what: &str, f: impl FnOnce(&DeviceModel) -> Result<()>) -> c_int {
-    let r = handle::with(dmod as usize, |dm| match f(dm) {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    });
-    r.unwrap_or_else(|e| bad_handle(dmod, what, e))
-}
-
-/// No handle, so no caller logger we could trust: stderr.
-#[cold]
-#[inline(never)]
-fn bad_handle(dmod: *mut xendevicemodel_handle, what: &str, e: Errno) -> c_int {
-    Logger::stderr().error(e, format_args!("{what}: {dmod:p} is not an open handle (closed, or never opened)"));
-    fail(e)
-}
-
-/// The out-pointer `p`, or `EINVAL` (logged) if the caller passed NULL.
-fn required<'a, T>(dm: &DeviceModel, p: *mut T, what: &str) -> Result<&'a mut T> {
-    // SAFETY: non-NULL out-pointers are the caller's promise, as in Xen's API.
-    match unsafe { p.as_mut() } {
-        Some(r) => Ok(r),
-        None => {
-            dm.logger().error(Errno::EINVAL, format_args!("{what} must not be NULL"));
-            Err(Errno::EINVAL)
-        }
-    }
-}
-
-/// Writes `v` through `p` if the caller asked for it.
-fn optional<T>(p: *mut T, v: T) {
-    // SAFETY: non-NULL out-pointers are the caller's promise, as in Xen's API.
-    if let Some(r) = unsafe { p.as_mut() } {
-        *r = v;
+fn space(is_mmio: c_int) -> IoSpace {
+    if is_mmio != 0 {
+        IoSpace::Mmio
+    } else {
+        IoSpace::Port
     }
 }
 
@@ -83,28 +59,20 @@ fn optional<T>(p: *mut T, v: T) {
 /// child's copy; xentoolcore_restrict_all() in the child does not restrict the
 /// file it shares with the parent (it drops the child's access instead). The
 /// parent is never affected. The child opens its own handles, which work
-/// normally. Nothing survives exec (the descriptor is close-on-exec).
+/// normally. Nothing survives exec (the descriptor is close-on-exec). A fork()
+/// while another thread is inside open waits for that open to finish.
+///
+/// Tracing: with XENDEVICEMODEL_TRACE=<file> (or "stderr") in the environment
+/// at the first open, every call is written there, one line each.
+///
+/// # Safety
+/// `logger` must be NULL or a live xentoollog logger that outlives the handle.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_open(
     logger: *mut xentoollog_logger,
     open_flags: c_uint,
 ) -> *mut xendevicemodel_handle {
-    let _ = open_flags; // reserved, as in Xen
-    let log = Logger::new(logger);
-    match DeviceModel::open(log)
-        .map_err(|e| (e, None))
-        .and_then(|dm| handle::insert(dm).map_err(|(e, dm)| (e, Some(dm))))
-    {
-        Ok(key) => key as *mut xendevicemodel_handle,
-        Err((e, dm)) => {
-            if dm.is_some() {
-                log.error(e, format_args!("too many open handles"));
-            }
-            drop(dm);
-            e.set();
-            core::ptr::null_mut()
-        }
-    }
+    entry!(open(logger, open_flags))
 }
 
 /// Closes a handle.
@@ -118,25 +86,12 @@ pub unsafe extern "C" fn xendevicemodel_open(
 /// process, closing an inherited handle returns 0 and leaves the parent's
 /// handle untouched. Closing a handle from inside a call on it (its logger
 /// callback) fails with EDEADLK and leaves it open.
+///
+/// # Safety
+/// Any value of `dmod` is safe: handles are checked, never dereferenced.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) -> c_int {
-    if dmod.is_null() {
-        return 0;
-    }
-    match handle::remove(dmod as usize) {
-        Ok(dm) => match dm.close() {
-            Ok(()) => 0,
-            Err(e) => fail(e),
-        },
-        Err(e @ Errno::EDEADLK) => {
-            Logger::stderr().error(e, format_args!("close: {dmod:p} is in use by a call on this thread (its logger?)"));
-            fail(e)
-        }
-        Err(e) => {
-            Logger::stderr().error(e, format_args!("close: {dmod:p} is not an open handle (double close?)"));
-            fail(e)
-        }
-    }
+    entry!(close(dmod))
 }
 
 /// Creates an IOREQ server.
@@ -147,6 +102,9 @@ pub unsafe extern "C" fn xendevicemodel_close(dmod: *mut xendevicemodel_handle) 
 ///       (HVM_IOREQSRV_BUFIOREQ_*)? Sent as 8 bits.
 /// @parm id receives the IOREQ Server id (must not be NULL: EINVAL).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// `id` must be valid for writing one ioservid_t.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -154,9 +112,8 @@ pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
     handle_bufioreq: c_int,
     id: *mut ioservid_t,
 ) -> c_int {
-    with_handle(dmod, "create_ioreq_server", move |dm| {
-        let id = required(dm, id, "create_ioreq_server: id")?;
-        *id = dm.create_ioreq_server(domid, handle_bufioreq as u8)?;
+    entry!(create_ioreq_server(dmod, domid, handle_bufioreq; required id) => |dm| {
+        *id = dm.c_create_ioreq_server(domid, handle_bufioreq)?;
         Ok(())
     })
 }
@@ -169,6 +126,9 @@ pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
 /// When both gfn pointers are NULL the hypervisor is asked not to map the
 /// ioreq pages (XEN_DMOP_no_gfns).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Each out-pointer must be NULL or valid for writing one value of its type.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
     dmod: *mut xendevicemodel_handle,
@@ -178,12 +138,11 @@ pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
     bufioreq_gfn: *mut xen_pfn_t,
     bufioreq_port: *mut evtchn_port_t,
 ) -> c_int {
-    with_handle(dmod, "get_ioreq_server_info", move |dm| {
-        let want_gfns = !ioreq_gfn.is_null() || !bufioreq_gfn.is_null();
-        let (gfn, bufgfn, port) = dm.get_ioreq_server_info(domid, id, want_gfns)?;
-        optional(ioreq_gfn, gfn as xen_pfn_t);
-        optional(bufioreq_gfn, bufgfn as xen_pfn_t);
-        optional(bufioreq_port, port);
+    entry!(get_ioreq_server_info(dmod, domid, id; optional ioreq_gfn, optional bufioreq_gfn, optional bufioreq_port) => |dm| {
+        let info = dm.get_ioreq_server_info(domid, id, ioreq_gfn.is_some() || bufioreq_gfn.is_some())?;
+        ioreq_gfn.map(|p| *p = info.ioreq_gfn as xen_pfn_t);
+        bufioreq_gfn.map(|p| *p = info.bufioreq_gfn as xen_pfn_t);
+        bufioreq_port.map(|p| *p = info.bufioreq_port);
         Ok(())
     })
 }
@@ -192,6 +151,9 @@ pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
 ///
 /// @parm start start of range; @parm end end of range (inclusive).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -201,12 +163,17 @@ pub unsafe extern "C" fn xendevicemodel_map_io_range_to_ioreq_server(
     start: u64,
     end: u64,
 ) -> c_int {
-    with_handle(dmod, "map_io_range_to_ioreq_server", move |dm| dm.map_io_range(domid, id, is_mmio != 0, start, end))
+    entry!(map_io_range_to_ioreq_server(dmod, domid, id, is_mmio, start, end) => |dm| {
+        dm.map_io_range(domid, id, space(is_mmio), start, end)
+    })
 }
 
 /// Deregisters a range of MMIO (is_mmio != 0) or I/O ports.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -216,8 +183,8 @@ pub unsafe extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
     start: u64,
     end: u64,
 ) -> c_int {
-    with_handle(dmod, "unmap_io_range_from_ioreq_server", move |dm| {
-        dm.unmap_io_range(domid, id, is_mmio != 0, start, end)
+    entry!(unmap_io_range_from_ioreq_server(dmod, domid, id, is_mmio, start, end) => |dm| {
+        dm.unmap_io_range(domid, id, space(is_mmio), start, end)
     })
 }
 
@@ -227,6 +194,9 @@ pub unsafe extern "C" fn xendevicemodel_unmap_io_range_from_ioreq_server(
 /// @parm type only HVMMEM_ioreq_server is supported; anything else, or other
 ///       flags, fails with EINVAL before any request is sent.
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -235,7 +205,9 @@ pub unsafe extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
     type_: u16,
     flags: u32,
 ) -> c_int {
-    with_handle(dmod, "map_mem_type_to_ioreq_server", move |dm| dm.map_mem_type(domid, id, type_, flags))
+    entry!(map_mem_type_to_ioreq_server(dmod, domid, id, type_, flags) => |dm| {
+        dm.map_mem_type(domid, id, type_, flags)
+    })
 }
 
 /// Registers a PCI device for config space emulation.
@@ -243,6 +215,9 @@ pub unsafe extern "C" fn xendevicemodel_map_mem_type_to_ioreq_server(
 /// @parm device the slot (0..0x1f); @parm function 0..7: otherwise EINVAL
 ///       before any request is sent.
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -253,12 +228,17 @@ pub unsafe extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
     device: u8,
     function: u8,
 ) -> c_int {
-    with_handle(dmod, "map_pcidev_to_ioreq_server", move |dm| dm.map_pcidev(domid, id, segment, bus, device, function))
+    entry!(map_pcidev_to_ioreq_server(dmod, domid, id, segment, bus, device, function) => |dm| {
+        dm.map_pcidev(domid, id, segment, bus, device, function)
+    })
 }
 
 /// Deregisters a PCI device from config space emulation.
 ///
 /// @return 0 on success, -1 on failure (EINVAL for device > 0x1f or function > 7).
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
     dmod: *mut xendevicemodel_handle,
@@ -269,7 +249,7 @@ pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
     device: u8,
     function: u8,
 ) -> c_int {
-    with_handle(dmod, "unmap_pcidev_from_ioreq_server", move |dm| {
+    entry!(unmap_pcidev_from_ioreq_server(dmod, domid, id, segment, bus, device, function) => |dm| {
         dm.unmap_pcidev(domid, id, segment, bus, device, function)
     })
 }
@@ -277,19 +257,25 @@ pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
 /// Destroys an IOREQ Server.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_destroy_ioreq_server(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     id: ioservid_t,
 ) -> c_int {
-    with_handle(dmod, "destroy_ioreq_server", move |dm| dm.destroy_ioreq_server(domid, id))
+    entry!(destroy_ioreq_server(dmod, domid, id) => |dm| dm.destroy_ioreq_server(domid, id))
 }
 
 /// Enables (enabled != 0) or disables an IOREQ Server. A server receives no
 /// emulation requests, and its gfns are not meaningful, until enabled.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_ioreq_server_state(
     dmod: *mut xendevicemodel_handle,
@@ -297,13 +283,18 @@ pub unsafe extern "C" fn xendevicemodel_set_ioreq_server_state(
     id: ioservid_t,
     enabled: c_int,
 ) -> c_int {
-    with_handle(dmod, "set_ioreq_server_state", move |dm| dm.set_ioreq_server_state(domid, id, enabled != 0))
+    entry!(set_ioreq_server_state(dmod, domid, id, enabled) => |dm| {
+        dm.set_ioreq_server_state(domid, id, enabled != 0)
+    })
 }
 
 /// Sets the level of the INTx pin (0 => A .. 3 => D) of an emulated PCI device.
 ///
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_pci_intx_level(
     dmod: *mut xendevicemodel_handle,
@@ -314,13 +305,18 @@ pub unsafe extern "C" fn xendevicemodel_set_pci_intx_level(
     intx: u8,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_pci_intx_level", move |dm| dm.set_pci_intx_level(domid, segment, bus, device, intx, level))
+    entry!(set_pci_intx_level(dmod, domid, segment, bus, device, intx, level) => |dm| {
+        dm.c_set_pci_intx_level(domid, segment, bus, device, intx, level)
+    })
 }
 
 /// Sets the level of an ISA IRQ line (0 - 15).
 ///
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_isa_irq_level(
     dmod: *mut xendevicemodel_handle,
@@ -328,13 +324,16 @@ pub unsafe extern "C" fn xendevicemodel_set_isa_irq_level(
     irq: u8,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_isa_irq_level", move |dm| dm.set_isa_irq_level(domid, irq, level))
+    entry!(set_isa_irq_level(dmod, domid, irq, level) => |dm| dm.c_set_isa_irq_level(domid, irq, level))
 }
 
 /// Sets the level of an interrupt line (used on Arm; x86 Xen answers EOPNOTSUPP).
 ///
 /// @parm level 1 asserted, 0 de-asserted (sent as 8 bits).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_irq_level(
     dmod: *mut xendevicemodel_handle,
@@ -342,12 +341,15 @@ pub unsafe extern "C" fn xendevicemodel_set_irq_level(
     irq: c_uint,
     level: c_uint,
 ) -> c_int {
-    with_handle(dmod, "set_irq_level", move |dm| dm.set_irq_level(domid, irq, level))
+    entry!(set_irq_level(dmod, domid, irq, level) => |dm| dm.c_set_irq_level(domid, irq, level))
 }
 
 /// Maps a PCI INTx line (0 => A .. 3 => D) to an ISA IRQ (0 disables the link).
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_pci_link_route(
     dmod: *mut xendevicemodel_handle,
@@ -355,12 +357,15 @@ pub unsafe extern "C" fn xendevicemodel_set_pci_link_route(
     link: u8,
     irq: u8,
 ) -> c_int {
-    with_handle(dmod, "set_pci_link_route", move |dm| dm.set_pci_link_route(domid, link, irq))
+    entry!(set_pci_link_route(dmod, domid, link, irq) => |dm| dm.set_pci_link_route(domid, link, irq))
 }
 
 /// Injects an MSI (address 0xfeexxxxx, data) into the guest.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_inject_msi(
     dmod: *mut xendevicemodel_handle,
@@ -368,7 +373,7 @@ pub unsafe extern "C" fn xendevicemodel_inject_msi(
     msi_addr: u64,
     msi_data: u32,
 ) -> c_int {
-    with_handle(dmod, "inject_msi", move |dm| dm.inject_msi(domid, msi_addr, msi_data))
+    entry!(inject_msi(dmod, domid, msi_addr, msi_data) => |dm| dm.inject_msi(domid, msi_addr, msi_data))
 }
 
 /// Tracks changes in a VRAM area. Atomically: fetches the dirty bitmap since
@@ -379,6 +384,10 @@ pub unsafe extern "C" fn xendevicemodel_inject_msi(
 ///       The request is never split, so nr is limited by privcmd's buffer
 ///       size (32768 pages with Linux's default 4096-byte limit; E2BIG above).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// `dirty_bitmap` must be valid for writing ceil(nr / 8) bytes, or NULL
+/// (which the hypervisor refuses with EFAULT).
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_track_dirty_vram(
     dmod: *mut xendevicemodel_handle,
@@ -387,13 +396,17 @@ pub unsafe extern "C" fn xendevicemodel_track_dirty_vram(
     nr: u32,
     dirty_bitmap: *mut c_ulong,
 ) -> c_int {
-    // SAFETY: the bitmap's size is the caller's promise, as in Xen's API.
-    with_handle(dmod, "track_dirty_vram", move |dm| unsafe { dm.track_dirty_vram(domid, first_pfn, nr, dirty_bitmap) })
+    entry!(track_dirty_vram(dmod, domid, first_pfn, nr; buffer dirty_bitmap) => |dm| {
+        dm.c_track_dirty_vram(domid, first_pfn, nr, dirty_bitmap)
+    })
 }
 
 /// Notifies the hypervisor that nr contiguous pages from first_pfn were modified.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_modified_memory(
     dmod: *mut xendevicemodel_handle,
@@ -401,7 +414,7 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory(
     first_pfn: u64,
     nr: u32,
 ) -> c_int {
-    with_handle(dmod, "modified_memory", move |dm| dm.modified_memory(domid, first_pfn, nr))
+    entry!(modified_memory(dmod, domid, first_pfn, nr) => |dm| dm.modified_memory(domid, first_pfn, nr))
 }
 
 /// Notifies the hypervisor that a set of discontiguous pages were modified.
@@ -411,6 +424,11 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory(
 ///       extents) are sent in chunks; on failure the failing chunk's error is
 ///       returned (earlier chunks have been applied).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// `extents` must be valid for reading and writing nr extents (the
+/// hypervisor updates extents it splits), or NULL (refused with EFAULT when
+/// nr > 0).
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_modified_memory_bulk(
     dmod: *mut xendevicemodel_handle,
@@ -418,13 +436,17 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory_bulk(
     extents: *mut xen_dm_op_modified_memory_extent,
     nr: u32,
 ) -> c_int {
-    // SAFETY: the array's length is the caller's promise, as in Xen's API.
-    with_handle(dmod, "modified_memory_bulk", move |dm| unsafe { dm.modified_memory_bulk(domid, extents, nr) })
+    entry!(modified_memory_bulk(dmod, domid, nr; buffer extents) => |dm| {
+        dm.c_modified_memory_bulk(domid, extents, nr)
+    })
 }
 
 /// Sets how nr pages from first_pfn are treated (see hvmmem_type_t; sent as 16 bits).
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_set_mem_type(
     dmod: *mut xendevicemodel_handle,
@@ -433,7 +455,9 @@ pub unsafe extern "C" fn xendevicemodel_set_mem_type(
     first_pfn: u64,
     nr: u32,
 ) -> c_int {
-    with_handle(dmod, "set_mem_type", move |dm| dm.set_mem_type(domid, mem_type, first_pfn, nr))
+    entry!(set_mem_type(dmod, domid, mem_type, first_pfn, nr) => |dm| {
+        dm.set_mem_type(domid, mem_type as u16, first_pfn, nr)
+    })
 }
 
 /// Injects an event into a vCPU, to take effect the next time it resumes.
@@ -442,6 +466,9 @@ pub unsafe extern "C" fn xendevicemodel_set_mem_type(
 /// @parm error_code the error code, or ~0 to skip.
 /// @parm extra type-specific extra data (%cr2 for #PF, pending_dbg for #DB).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_inject_event(
     dmod: *mut xendevicemodel_handle,
@@ -453,8 +480,8 @@ pub unsafe extern "C" fn xendevicemodel_inject_event(
     insn_len: u8,
     extra: u64,
 ) -> c_int {
-    with_handle(dmod, "inject_event", move |dm| {
-        dm.inject_event(domid, vcpu, vector, type_, error_code, insn_len, extra)
+    entry!(inject_event(dmod, domid, vcpu, vector, type_, error_code, insn_len, extra) => |dm| {
+        dm.inject_event(domid, vcpu as u32, Event { vector, kind: type_, error_code, insn_len, extra })
     })
 }
 
@@ -462,18 +489,24 @@ pub unsafe extern "C" fn xendevicemodel_inject_event(
 ///
 /// @parm reason usually enum sched_shutdown_reason, see xen/sched.h
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_shutdown(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     reason: c_uint,
 ) -> c_int {
-    with_handle(dmod, "shutdown", move |dm| dm.shutdown(domid, reason))
+    entry!(shutdown(dmod, domid, reason) => |dm| dm.shutdown(domid, reason))
 }
 
 /// Relocates size GFNs from src_gfn to dst_gfn.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_relocate_memory(
     dmod: *mut xendevicemodel_handle,
@@ -482,12 +515,17 @@ pub unsafe extern "C" fn xendevicemodel_relocate_memory(
     src_gfn: u64,
     dst_gfn: u64,
 ) -> c_int {
-    with_handle(dmod, "relocate_memory", move |dm| dm.relocate_memory(domid, size, src_gfn, dst_gfn))
+    entry!(relocate_memory(dmod, domid, size, src_gfn, dst_gfn) => |dm| {
+        dm.relocate_memory(domid, size, src_gfn, dst_gfn)
+    })
 }
 
 /// Pins the caching type (XEN_DMOP_MEM_CACHEATTR_*) of the RAM gfns start..end.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_pin_memory_cacheattr(
     dmod: *mut xendevicemodel_handle,
@@ -496,22 +534,26 @@ pub unsafe extern "C" fn xendevicemodel_pin_memory_cacheattr(
     end: u64,
     type_: u32,
 ) -> c_int {
-    with_handle(dmod, "pin_memory_cacheattr", move |dm| dm.pin_memory_cacheattr(domid, start, end, type_))
+    entry!(pin_memory_cacheattr(dmod, domid, start, end, type_) => |dm| {
+        dm.pin_memory_cacheattr(domid, start, end, type_)
+    })
 }
 
 /// Queries the number of vCPUs of a domain.
 ///
 /// @parm vcpus receives the count (must not be NULL: EINVAL).
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// `vcpus` must be valid for writing one unsigned int.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_nr_vcpus(
     dmod: *mut xendevicemodel_handle,
     domid: domid_t,
     vcpus: *mut c_uint,
 ) -> c_int {
-    with_handle(dmod, "nr_vcpus", move |dm| {
-        let out = required(dm, vcpus, "nr_vcpus: vcpus")?;
-        *out = dm.nr_vcpus(domid)?;
+    entry!(nr_vcpus(dmod, domid; required vcpus) => |dm| {
+        *vcpus = dm.nr_vcpus(domid)?;
         Ok(())
     })
 }
@@ -521,9 +563,12 @@ pub unsafe extern "C" fn xendevicemodel_nr_vcpus(
 /// EOPNOTSUPP when the kernel lacks the DM_OP ioctl.
 ///
 /// @return 0 on success, -1 on failure.
+///
+/// # Safety
+/// Any value of `dmod` is safe; there are no other pointers.
 #[no_mangle]
 pub unsafe extern "C" fn xendevicemodel_restrict(dmod: *mut xendevicemodel_handle, domid: domid_t) -> c_int {
-    with_handle(dmod, "restrict", move |dm| dm.restrict(domid))
+    entry!(restrict(dmod, domid) => |dm| dm.restrict(domid))
 }
 
 #[cfg(test)]

@@ -1,34 +1,34 @@
-//! # xendevicemodel-rs
+//! # xendevicemodel-rs: the C library
 //!
-//! A drop-in replacement for Xen's `libxendevicemodel.so.1`, written in Rust.
+//! A drop-in replacement for Xen's `libxendevicemodel.so.1`: the same 26 C
+//! functions with Xen's symbol versions, the same bytes to
+//! `/dev/xen/privcmd`, and defined behaviour where Xen's is undefined. The
+//! device-model operations themselves are the safe `xendevicemodel` crate
+//! (crates/xendevicemodel); this crate is what C needs around them.
 //!
-//! Device models (QEMU, demu, varstored, virtio back-ends) drive an HVM guest's
-//! emulation through Xen's dm_op interface: IOREQ servers, interrupt lines, MSI
-//! injection, dirty tracking. This crate exports the same 26 C functions, with
-//! Xen's symbol versions, and sends the same bytes to `/dev/xen/privcmd`.
+//! Modules, each owning one thing (arrows: "uses"):
+//! - [`ffi`]: the 26 exports, one `entry!` line each (the header's source);
+//! - [`boundary`]: how every export runs: panics caught, the handle looked
+//!   up, out-pointers checked, the result turned into 0 / -1 + errno, the
+//!   trace written (→ table, process, trace);
+//! - [`process`]: everything process-wide: load-time setup (atfork,
+//!   libxentoolcore), the first open, fork(), and why the library never
+//!   unloads (→ table, liveness);
+//! - [`table`]: handles as checked keys, open and close (→ liveness, lock);
+//! - [`liveness`]: how a call keeps its handle alive and close waits for it
+//!   (→ lock);
+//! - [`trace`]: `XENDEVICEMODEL_TRACE`;
+//! - [`lock`]: the spin lock of the table and the thread registry.
 //!
-//! Layers, each in one module:
-//! - [`xen`]: Xen's and Linux's public structures, layout-checked at compile time;
-//! - [`sys`]: the only place that touches libc and Xen's companion libraries;
-//! - [`dm`]: the safe API, [`DeviceModel`], one small encoding function per
-//!   operation over a single submit path;
-//! - [`handle`]: the table that turns C handles into checked keys (use after
-//!   close, double close, fork and concurrent close are all defined), with
-//!   `hazard` (how a call pins its handle without an atomic read-modify-write)
-//!   and `spin` (the lock open and close share);
-//! - [`ffi`]: the thin, uniform C ABI over the above;
-//! - [`log`]: libxentoollog logging, as Xen does it.
-
+//! All access to the system and to Xen's other libraries is the safe
+//! crate's `os` module, reached through its `capi` module.
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod dm;
+pub mod boundary;
 pub mod ffi;
-pub mod handle;
-mod hazard;
-pub mod log;
-mod spin;
-pub mod sys;
-pub mod xen;
-
-pub use dm::DeviceModel;
-pub use log::Logger;
+pub mod liveness;
+pub mod lock;
+pub mod process;
+pub mod table;
+pub mod trace;

@@ -1,0 +1,70 @@
+//! # xendevicemodel
+//!
+//! A safe Rust API for Xen's device-model interface: the `dm_op` hypercalls
+//! a device model (QEMU, demu, a virtio back-end, a Rust emulator) uses to
+//! serve an HVM or Arm guest's I/O. Create an IOREQ server, claim port, MMIO
+//! and PCI ranges, enable it, raise ISA IRQs, PCI INTx lines and Arm
+//! interrupt lines, inject MSIs, track dirty memory.
+//!
+//! It talks to Linux's `/dev/xen/privcmd` directly (libxencall only on
+//! kernels without privcmd's DM_OP ioctl), sends the same bytes as Xen's C
+//! library `libxendevicemodel`, allocates nothing per operation, and reports
+//! typed [`Error`]s. It is the core of `xendevicemodel-rs`, a drop-in
+//! replacement for that C library.
+//!
+//! ```no_run
+//! use xendevicemodel::{BufIoreq, DeviceModel, IoSpace};
+//!
+//! # fn main() -> xendevicemodel::Result<()> {
+//! let domid = 5;
+//! let dm = DeviceModel::open()?;
+//! let id = dm.create_ioreq_server(domid, BufIoreq::Off)?;
+//! dm.map_io_range(domid, id, IoSpace::Port, 0x3f8, 0x3ff)?; // a UART
+//! dm.map_pcidev(domid, id, 0, 0, 3, 0)?; // 0000:00:03.0
+//! dm.set_ioreq_server_state(domid, id, true)?;
+//! // ... serve the ioreq pages (see Xen's public/hvm/ioreq.h) ...
+//! dm.set_isa_irq_level(domid, 4, true)?;
+//! dm.set_isa_irq_level(domid, 4, false)?;
+//! dm.destroy_ioreq_server(domid, id)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Threads and fork
+//! A [`DeviceModel`] is `Send + Sync`: share it between threads with a
+//! reference or an `Arc`. A child process after `fork()` cannot use a
+//! handle its parent opened ([`Error::Inherited`], nothing is sent: the
+//! open file, and any restriction of it, is shared with the parent); it
+//! opens its own.
+//!
+//! ## Errors
+//! Every operation returns [`Result`]. [`Error::errno`] gives the errno Xen's
+//! C API reports for it; [`Error::Os`] carries what the kernel or the
+//! hypervisor answered (`ESRCH`: no such domain, `EPERM`: not permitted or
+//! restricted to another domain, ...).
+//!
+//! ## Layout
+//! - `abi`: Xen's dm_op structures, encoded safely at Xen's offsets;
+//! - `arch`: what differs between x86_64, arm64 and armhf, checked at compile time;
+//! - `os`: the only module with `unsafe` code: privcmd, libxencall, fork
+//!   detection, and (feature `capi`) Xen's logging and restriction libraries;
+//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`];
+//! - `capi` (feature `capi`): what the C ABI crate needs beyond the safe API.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod abi;
+pub mod arch;
+#[cfg(feature = "capi")]
+pub mod capi;
+mod dm;
+mod error;
+mod log;
+mod os;
+
+pub use abi::{
+    DomId, Extent, IoServId, HVMMEM_IOREQ_SERVER, MAX_EXTENTS_PER_CALL, PRIVCMD_BUF_MAX,
+    XEN_DMOP_IOREQ_MEM_ACCESS_WRITE,
+};
+pub use dm::{BufIoreq, DeviceModel, Event, IoSpace, IoreqServerInfo, Options};
+pub use error::{Errno, Error, InvalidArgument, Result};
+pub use log::{Level, Log, Logger};

@@ -1,0 +1,268 @@
+//! The C boundary: how every export runs. Each of the 26 functions in
+//! ffi.rs is one [`entry!`] line, which comes here to:
+//! - catch panics (a bug of ours becomes `-1`/`EIO` and a log line, never
+//!   an unwind into C);
+//! - look the handle up in the table, keeping it alive during the call
+//!   (`EBADF` and a stderr line for anything that is not an open handle);
+//! - check out-pointers (a required one that is NULL: `EINVAL`, logged
+//!   through the handle's logger, nothing sent);
+//! - map the result to Xen's convention: 0, or -1 with `errno`;
+//! - write the call to the trace when `XENDEVICEMODEL_TRACE` is set.
+
+use crate::trace::{self, Arg};
+use crate::{process, table};
+use core::panic::AssertUnwindSafe;
+use libc::{c_int, c_uint};
+use std::time::Instant;
+use xendevicemodel::capi::{self, xentoollog_logger, CPtr, XtlLogger};
+use xendevicemodel::{DeviceModel, Errno, Error, InvalidArgument};
+
+/// The body of every export (see ffi.rs):
+/// - `entry!(open(logger, open_flags))`, `entry!(close(dmod))`;
+/// - `entry!(name(dmod, arg, ...; kind out, ...) => |dm| expression)`: runs
+///   `expression` (a `Result<(), Error>`) on the handle's device model, with
+///   each out-pointer checked by `boundary::kind` (`required`, `optional` or
+///   `buffer`) and rebound under its own name; `arg`s are what the trace
+///   shows.
+macro_rules! entry {
+    (open($logger:ident, $flags:ident)) => {
+        $crate::boundary::open($logger, $flags)
+    };
+    (close($dmod:ident)) => {
+        $crate::boundary::close($dmod)
+    };
+    ($name:ident($dmod:ident $(, $arg:ident)* $(; $($kind:ident $out:ident),+)?) => |$dm:ident| $body:expr) => {{
+        const NAME: &str = stringify!($name);
+        let fast = $crate::boundary::call($dmod, NAME, |$dm| {
+            $($(let $out = $crate::boundary::$kind($dm, $out, NAME, stringify!($out))?;)+)?
+            $body
+        });
+        match fast {
+            Some(rc) => rc,
+            // Keys that are not open handles, and handles of a tracing
+            // process. The closures are made here, on this path only.
+            None => $crate::boundary::call_slow(
+                $dmod as u64,
+                NAME,
+                move |$dm| {
+                    $($(let $out = $crate::boundary::$kind($dm, $out, NAME, stringify!($out))?;)+)?
+                    $body
+                },
+                move |start, rc, errno| {
+                    let call = $crate::boundary::Call {
+                        name: NAME,
+                        args: &[$((stringify!($arg), $crate::trace::Arg::from($arg))),*],
+                        outs: &[$($((stringify!($out), $crate::trace::Out::$kind($out))),+)?],
+                    };
+                    $crate::trace::call(start, $dmod as usize, &call, rc, errno)
+                },
+            ),
+        }
+    }};
+}
+pub(crate) use entry;
+
+/// What an export was called with, for logs and the trace.
+pub struct Call<'a> {
+    /// The export's name without `xendevicemodel_`.
+    pub name: &'static str,
+    /// Its arguments (the handle excepted), by name.
+    pub args: &'a [(&'static str, Arg)],
+    /// Its out-pointers, read for the trace after a successful call.
+    pub outs: &'a [(&'static str, trace::Out)],
+}
+
+/// Runs `f` with panics caught: a panic is a bug of ours, reported on stderr
+/// and to the caller as `-1` with `EIO` (or NULL, for open).
+#[inline(always)]
+fn guard<R: Failed>(name: &str, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => R::failed(panicked(name)),
+    }
+}
+
+/// What an export returns on failure.
+trait Failed {
+    fn failed(e: Error) -> Self;
+}
+
+impl Failed for Option<c_int> {
+    fn failed(e: Error) -> Self {
+        Some(finish(Err(e)))
+    }
+}
+
+impl<T> Failed for Result<T, Error> {
+    fn failed(e: Error) -> Self {
+        Err(e)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn panicked(name: &str) -> Error {
+    process::stderr_logger()
+        .error(Errno::EIO, format_args!("{name}: internal error (a bug in xendevicemodel-rs); the call was abandoned"));
+    Error::Os(Errno::EIO)
+}
+
+/// A call on a handle: `f` runs on its device model. `None` for anything
+/// that is not an open handle's untraced key: see [`call_slow`].
+#[inline(always)]
+pub fn call<H>(dmod: *mut H, name: &'static str, f: impl FnOnce(&DeviceModel) -> Result<(), Error>) -> Option<c_int> {
+    guard(name, || table::with(dmod as u64, |dm| Some(finish(f(dm))), || None))
+}
+
+/// The rest of [`call`]: a traced handle's key (run `f`, timed, and write the
+/// trace line with `traced`), or something that is no open handle (`EBADF`,
+/// logged on stderr, and traced if the process traces).
+#[cold]
+#[inline(never)]
+pub fn call_slow(
+    key: u64,
+    name: &'static str,
+    f: impl FnOnce(&DeviceModel) -> Result<(), Error>,
+    traced: impl FnOnce(Option<Instant>, c_int, c_int),
+) -> c_int {
+    let start = trace::enabled().then(Instant::now);
+    let r = guard(name, || match table::untraced(key) {
+        Some(k) => table::with(k, f, || Err(bad_handle(key, name))),
+        None => Err(bad_handle(key, name)),
+    });
+    let errno = r.err().map_or(0, |e| e.errno().raw());
+    let rc = finish(r);
+    if start.is_some() {
+        traced(start, rc, errno);
+    }
+    rc
+}
+
+/// Xen's convention: 0, or -1 with errno.
+#[inline(always)]
+fn finish(r: Result<(), Error>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            set_errno(e.errno().raw());
+            -1
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn set_errno(errno: c_int) {
+    nix::errno::Errno::set_raw(errno);
+}
+
+/// No handle, so no caller logger we could trust: stderr.
+#[cold]
+#[inline(never)]
+fn bad_handle(key: u64, what: &str) -> Error {
+    process::stderr_logger()
+        .error(Errno::EBADF, format_args!("{what}: {key:#x} is not an open handle (closed, or never opened)"));
+    Error::Os(Errno::EBADF)
+}
+
+/// An out-pointer the call must write: `EINVAL` (logged) if NULL.
+#[inline(always)]
+pub fn required<'a, T>(dm: &DeviceModel, p: *mut T, call: &str, name: &str) -> Result<&'a mut T, Error> {
+    // SAFETY: a non-NULL out-pointer is the caller's promise, as in Xen's API.
+    match unsafe { p.as_mut() } {
+        Some(r) => Ok(r),
+        None => Err(null_out(dm, call, name)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn null_out(dm: &DeviceModel, call: &str, name: &str) -> Error {
+    dm.logger().error(Errno::EINVAL, format_args!("{call}: {name} must not be NULL"));
+    Error::InvalidArgument(InvalidArgument::NullPointer)
+}
+
+/// An out-pointer the caller may leave NULL.
+#[inline(always)]
+pub fn optional<'a, T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<Option<&'a mut T>, Error> {
+    // SAFETY: a non-NULL out-pointer is the caller's promise, as in Xen's API.
+    Ok(unsafe { p.as_mut() })
+}
+
+/// A buffer whose size the operation computes: passed on as it is (the
+/// kernel checks NULL and unmapped memory, answering `EFAULT`).
+#[inline(always)]
+pub fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<CPtr, Error> {
+    // SAFETY: the buffer's size is the caller's promise, as in Xen's API.
+    Ok(unsafe { CPtr::new(p) })
+}
+
+/// `xendevicemodel_open`.
+pub fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
+    let start = trace::enabled().then(Instant::now);
+    let r = guard("open", || {
+        process::first_open();
+        // SAFETY: a non-NULL logger is the caller's promise, as in Xen's API.
+        let log = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
+        let inserted = match table::insert(|| capi::open_first(log)) {
+            Ok(r) => r,
+            // No DM_OP ioctl, or privcmd failed: log, maybe libxencall, outside the lock.
+            Err(rest) => {
+                let dm = rest.finish()?;
+                table::insert(|| Ok::<_, Error>(dm))?
+            }
+        };
+        inserted.map_err(|(e, dm)| {
+            dm.logger().error(e, format_args!("too many open handles"));
+            Error::Os(e)
+        })
+    });
+    let handle = match r {
+        Ok(key) if trace::enabled() => table::traced(key) as *mut H,
+        Ok(key) => key as *mut H,
+        Err(e) => {
+            set_errno(e.errno().raw());
+            core::ptr::null_mut()
+        }
+    };
+    // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
+    if trace::enabled() {
+        trace::open(start, logger, flags, handle as usize);
+    }
+    handle
+}
+
+/// `xendevicemodel_close`.
+pub fn close<H>(dmod: *mut H) -> c_int {
+    if dmod.is_null() {
+        return 0; // as in Xen
+    }
+    let start = trace::enabled().then(Instant::now);
+    let r = guard("close", || {
+        // A privcmd handle is released under the table lock (a fork sees it
+        // open or released); libxencall's close takes libxentoolcore's lock,
+        // so it comes after.
+        let key = table::untraced(dmod as u64).unwrap_or(dmod as u64);
+        let released = table::remove(key, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
+        match released {
+            Ok(Ok(r)) => r,
+            Ok(Err(dm)) => dm.close(),
+            Err(e @ Errno::EDEADLK) => {
+                process::stderr_logger()
+                    .error(e, format_args!("close: {dmod:p} is in use by a call on this thread (its logger?)"));
+                Err(Error::Os(e))
+            }
+            Err(e) => {
+                process::stderr_logger()
+                    .error(e, format_args!("close: {dmod:p} is not an open handle (double close?)"));
+                Err(Error::Os(e))
+            }
+        }
+    });
+    let errno = r.err().map_or(0, |e| e.errno().raw());
+    let rc = finish(r);
+    if trace::enabled() {
+        trace::call(start, dmod as usize, &Call { name: "close", args: &[], outs: &[] }, rc, errno);
+    }
+    rc
+}
