@@ -61,27 +61,17 @@ header: deps
 $(SHIM): tests/fake/fakeprivcmd.c tests/fake/fakeprivcmd.h | deps $(B)/.dir
 	$(CC) $(CFLAGS) $(CWARN) -shared -fPIC -o $@ $< -ldl -lpthread
 
-# C test programs: compiled against our header, linked to our library; the
-# same binaries run against Xen's library by switching LD_LIBRARY_PATH.
-HARNESS := $(patsubst tests/harness/%.c,$(B)/%,$(wildcard tests/harness/test_*.c))
-$(B)/test_%: tests/harness/test_%.c tests/harness/check.h include/xendevicemodel.h tests/fake/fakeprivcmd.h $(LIB) $(SHIM)
-	$(CC) $(CFLAGS) $(CWARN) -Iinclude -Itests/fake -Itests/harness -o $@ $< \
-	  -L$(B) -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread
-
 # Debian's original library, alone in a directory, for LD_LIBRARY_PATH.
 $(B)/orig/libxendevicemodel.so.1: | deps $(B)/.dir
 	mkdir -p $(B)/orig
 	ln -sf /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 $@
 
-$(B)/fake-selftest: tests/fake/selftest.c tests/fake/fakeprivcmd.h tests/harness/check.h $(SHIM) $(B)/orig/libxendevicemodel.so.1
-	$(CC) $(CFLAGS) -Wall -Werror -Itests/fake -Itests/harness -o $@ $< -L$(B) -lfakeprivcmd \
-	  /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 -lxentoolcore
-
 $(B)/demo: tests/demo/demo.c include/xendevicemodel.h $(LIB) $(SHIM)
 	$(CC) $(CFLAGS) $(CWARN) -Iinclude -o $@ $< -L$(B) -lxendevicemodel
 
-check: lib $(SHIM) $(HARNESS) $(B)/fake-selftest $(B)/orig/libxendevicemodel.so.1
-	CARGO="$(CARGO)" CC="$(CC)" bash tests/run-all.sh
+# The one test runner builds the C test programs and runs every suite.
+check: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
+	CARGO="$(CARGO)" CC="$(CC)" bash tests/run.sh check
 
 demo: $(B)/demo
 	@echo "== a QEMU-like device model, against the privcmd test double (FAKEPRIVCMD_TRACE=1) =="
@@ -91,7 +81,7 @@ bench: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	bash tests/bench/run.sh
 
 xen-check: lib $(SHIM)
-	bash tests/xen-hypervisor/run.sh
+	CC="$(CC)" bash tests/run.sh xen
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

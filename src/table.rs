@@ -28,18 +28,51 @@ const MAX_CHUNKS: usize = 16384;
 /// The table holds at most this many open handles (over a million).
 pub const MAX_HANDLES: usize = CHUNK * MAX_CHUNKS;
 
-/// Top byte of every key: a non-canonical x86_64 address (and a kernel
-/// address on 32-bit and arm64 Linux), so no real pointer (heap, stack, or a
-/// stale handle of Xen's library) can be mistaken for a key.
-const KEY_TAG: u64 = 0xd5 << 56;
-/// A key is `KEY_TAG | generation << KEY_INDEX_BITS | index`.
+/// How keys look, which depends on the pointer width (a key travels as a
+/// `xendevicemodel_handle *`). On 64-bit targets the tag is the top byte: a
+/// non-canonical x86_64 address and a kernel address on arm64, so no real
+/// pointer (heap, stack, a stale handle of Xen's library) can be mistaken
+/// for a key. On 32-bit targets every address may be a user pointer, so the
+/// tag is in the two low bits instead: no pointer to anything aligned (a
+/// heap block, a stale Xen handle) has them set; a byte pointer that does
+/// still has to equal an open handle's key exactly.
+#[cfg(target_pointer_width = "64")]
+mod layout {
+    /// The tag's bits and value.
+    pub const TAG_MASK: u64 = 0xff << 56;
+    pub const TAG: u64 = 0xd5 << 56;
+    /// Flipped in the tag of traced keys (0xd4).
+    pub const TRACED: u64 = 1 << 56;
+    /// Where the slot index starts; the generation follows it.
+    pub const INDEX_SHIFT: u32 = 0;
+    /// Generations wrap at this mask.
+    pub const GEN_MASK: u32 = u32::MAX;
+    /// Set in a free slot's state word (besides the next generation); none here.
+    pub const FREE: u64 = 0;
+}
+#[cfg(target_pointer_width = "32")]
+mod layout {
+    pub const TAG_MASK: u64 = 0b11;
+    pub const TAG: u64 = 0b11;
+    pub const TRACED: u64 = 0b10;
+    pub const INDEX_SHIFT: u32 = 2;
+    /// 10 bits are left for the generation.
+    pub const GEN_MASK: u32 = (1 << (32 - INDEX_SHIFT - super::KEY_INDEX_BITS)) - 1;
+    /// Above every 32-bit key: a free slot never matches one.
+    pub const FREE: u64 = 1 << 32;
+}
+use layout::{FREE, GEN_MASK, INDEX_SHIFT, TAG as KEY_TAG, TAG_MASK, TRACED};
+
+/// Slot index bits of a key.
 const KEY_INDEX_BITS: u32 = 20;
-/// Flipped in the tag of the keys a tracing process hands out (0xd4): such
-/// keys miss the call path's key check and take the slow path, which traces
-/// them, so calls of processes that do not trace pay nothing for the trace.
-const TRACED: u64 = 1 << 56;
+const GEN_SHIFT: u32 = INDEX_SHIFT + KEY_INDEX_BITS;
 const _: () = assert!(MAX_HANDLES == 1 << KEY_INDEX_BITS);
-const _: () = assert!(KEY_TAG & CLOSING != 0, "closing states must not look like keys");
+const _: () = assert!(!is_key(KEY_TAG ^ CLOSING), "closing states must not look like keys");
+
+/// Whether `v` is shaped like a key.
+const fn is_key(v: u64) -> bool {
+    v & TAG_MASK == KEY_TAG && (usize::BITS == 64 || v >> 32 == 0)
+}
 
 /// A key: what the C caller holds.
 pub type Key = u64;
@@ -85,35 +118,43 @@ fn slot(index: usize) -> Option<&'static Slot> {
 }
 
 fn encode(index: usize, gen: u32) -> Key {
-    KEY_TAG | ((gen as u64) << KEY_INDEX_BITS) | index as u64
+    KEY_TAG | (((gen & GEN_MASK) as u64) << GEN_SHIFT) | ((index as u64) << INDEX_SHIFT)
 }
 
 /// The slot a key names, if it is shaped like a key at all.
 #[inline(always)]
 fn decode(key: Key) -> Option<usize> {
-    if key & (0xff << 56) != KEY_TAG {
+    if key & TAG_MASK != KEY_TAG {
         return None;
     }
-    Some((key & (MAX_HANDLES as u64 - 1)) as usize)
+    Some(((key >> INDEX_SHIFT) & (MAX_HANDLES as u64 - 1)) as usize)
 }
 
-/// The key a tracing process gives the caller for `key`.
+/// The key a tracing process gives the caller for `key`. Traced keys have
+/// another tag, so they miss the call path's key check and take the slow
+/// path, which traces them: calls of processes that do not trace pay nothing
+/// for the trace.
 pub fn traced(key: Key) -> Key {
     key ^ TRACED
 }
 
 /// The key behind a key given out by [`traced`], if `key` is one.
 pub fn untraced(key: Key) -> Option<Key> {
-    (key & (0xff << 56) == KEY_TAG ^ TRACED).then_some(key ^ TRACED)
+    is_key(key ^ TRACED).then_some(key ^ TRACED)
 }
 
 fn gen_of(key: Key) -> u32 {
-    (key >> KEY_INDEX_BITS) as u32
+    ((key >> GEN_SHIFT) as u32) & GEN_MASK
+}
+
+/// The state word of a free slot whose next key has generation `gen`.
+fn free_state(gen: u32) -> u64 {
+    FREE | (gen & GEN_MASK) as u64
 }
 
 /// Whether a slot's state is that of a handle being closed.
 fn is_closing(state: u64) -> bool {
-    state & (0xff << 56) == KEY_TAG ^ CLOSING
+    is_key(state ^ CLOSING)
 }
 
 /// Finds a free slot, growing the table by one chunk when needed:
@@ -149,7 +190,7 @@ fn new_chunk() -> Option<*mut Chunk> {
         }
         for i in 0..CHUNK {
             p.add(i).write(Slot {
-                gate: Gate::new(0),
+                gate: Gate::new(free_state(0)),
                 dm: UnsafeCell::new(None),
                 newer: UnsafeCell::new(NIL),
                 older: UnsafeCell::new(NIL),
@@ -171,7 +212,7 @@ pub fn insert<E>(open: impl FnOnce() -> Result<DeviceModel, E>) -> Result<Result
         Err(e) => return Ok(Err((e, dm))),
     };
     let s = slot(index).expect("allocated slots exist");
-    let key = encode(index, s.gate.state() as u32);
+    let key = encode(index, s.gate.state() as u32 & GEN_MASK);
     // SAFETY: under the table lock, and the slot is free: nobody else touches it.
     unsafe {
         *s.dm.get() = Some(dm);
@@ -231,7 +272,7 @@ pub fn remove<R>(key: Key, release: impl FnOnce(DeviceModel) -> R) -> Result<R, 
     }
     let r = release(dm);
     // A new generation makes every copy of the old key stale.
-    s.gate.set_state(gen_of(key).wrapping_add(1) as u64);
+    s.gate.set_state(free_state(gen_of(key).wrapping_add(1)));
     a.free.push(index as u32); // within the reserved capacity: never allocates
     Ok(r)
 }
@@ -288,10 +329,21 @@ mod tests {
         assert_eq!(decode(k), Some(5));
         assert_eq!(gen_of(k), 7);
         assert_ne!(encode(0, 0), 0);
-        let on_stack = 0u8;
-        assert_eq!(decode(&on_stack as *const u8 as u64), None);
-        assert_eq!(decode(Box::into_raw(Box::new(0u64)) as u64), None);
+        let aligned = 0u32;
+        assert_eq!(decode(&aligned as *const u32 as usize as u64), None);
+        assert_eq!(decode(Box::into_raw(Box::new(0u64)) as usize as u64), None);
         assert_eq!(decode(0), None);
+        #[cfg(target_pointer_width = "64")]
+        {
+            let byte = 0u8;
+            assert_eq!(decode(&byte as *const u8 as usize as u64), None);
+        }
+        for gen in [0, 1, 7, u32::MAX] {
+            let k = encode(MAX_HANDLES - 1, gen);
+            assert!(is_key(k) && !is_key(free_state(gen)) && !is_closing(free_state(gen)), "{k:#x}");
+            assert_eq!(gen_of(k), gen & GEN_MASK);
+            assert!(k as usize as u64 == k, "keys fit a pointer");
+        }
         assert!(is_closing(k ^ CLOSING) && !is_closing(k) && !is_closing(8));
         assert_eq!(decode(traced(k)), None, "traced keys miss the call path's check");
         assert_eq!(untraced(traced(k)), Some(k));

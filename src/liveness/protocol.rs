@@ -24,6 +24,10 @@
 //! sees CLOSING. The model checker cannot run membarrier; it checks the
 //! protocol with what membarrier guarantees: a sequentially consistent fence
 //! on the call side between the store and the load (see [`call_side_fence`]).
+//! loom also approximates sequentially consistent loads and stores as
+//! acquire/release; where the counts path relies on C11's total order of
+//! sequentially consistent accesses, the model adds the fences that order
+//! implies (see [`counted_side_fence`]).
 
 use super::sync::{yield_now, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -94,6 +98,18 @@ fn call_side_fence() {
     super::sync::fence(SeqCst);
 }
 
+/// Between a count's increment and the state load. In the library: nothing,
+/// since a sequentially consistent read-modify-write and a sequentially
+/// consistent load are ordered by C11's single total order (and on x86 the
+/// locked increment is a full barrier). loom approximates sequentially
+/// consistent accesses as acquire/release, which would let the model reorder
+/// the two; the fence gives back what C11 guarantees.
+#[inline(always)]
+fn counted_side_fence() {
+    #[cfg(loom)]
+    super::sync::fence(SeqCst);
+}
+
 /// One shared count, on its own cache line.
 #[repr(align(64))]
 pub struct Shard(pub(super) AtomicU32);
@@ -135,6 +151,7 @@ impl Gate {
     pub fn count_enter(&self, shard: usize) -> &Shard {
         let s = &self.counts[shard % SHARDS];
         s.0.fetch_add(1, SeqCst);
+        counted_side_fence();
         s
     }
 
@@ -148,7 +165,9 @@ impl Gate {
     /// admitted. False if it is not open as `key` (closed, closing, or
     /// another generation): exactly one of concurrent closes wins.
     pub fn begin_close(&self, key: u64) -> bool {
-        self.state.compare_exchange(key, key ^ CLOSING, SeqCst, Relaxed).is_ok()
+        let won = self.state.compare_exchange(key, key ^ CLOSING, SeqCst, Relaxed).is_ok();
+        counted_side_fence(); // the close side's half of the same C11 guarantee
+        won
     }
 
     /// After [`Gate::begin_close`]: runs `barrier`, then waits until no

@@ -7,10 +7,7 @@ cd "$(dirname "$0")/../.."
 LIB=${LIB:-build/libxendevicemodel.so.1.4}
 ORIG=${ORIG:-/usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4}
 CC=${CC:-cc}
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. tests/lib/checks.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # "version symbol" for every defined dynamic symbol, sorted.
@@ -21,14 +18,14 @@ verdefs() { readelf -V "$1" | sed -n '/Version definition/,/Version needs/p' | g
 mapsyms() { awk '/^VERS_/ { v = $1 } /^\t\t[a-z_]+;/ { gsub(/[\t;]/, ""); print v, $0 }' xendevicemodel.map | sort; }
 
 exports "$LIB" > "$tmp/ours"; exports "$ORIG" > "$tmp/orig"
-check "exports differ from Xen's library: $(diff "$tmp/orig" "$tmp/ours" | tr '\n' ' ')" cmp -s "$tmp/orig" "$tmp/ours"
+compare "exports (version and name) of Xen's library and ours" "$tmp/orig" "$tmp/ours" 26
 grep -v '^\(VERS_1\.[0-4]\) \1$' "$tmp/ours" | grep '^VERS' | awk '{print $1, $2}' > "$tmp/ours-fns"
 mapsyms > "$tmp/map"
-check "exports differ from xendevicemodel.map: $(diff "$tmp/map" "$tmp/ours-fns" | tr '\n' ' ')" cmp -s "$tmp/map" "$tmp/ours-fns"
+compare "functions of xendevicemodel.map and our exports" "$tmp/map" "$tmp/ours-fns" 26
 check "not 26 functions ($(wc -l < "$tmp/ours-fns"))" test "$(wc -l < "$tmp/ours-fns")" -eq 26
 check "symbols outside VERS_1.x are exported" test -z "$(awk '$1 !~ /^VERS_1\.[0-4]$/' "$tmp/ours")"
 verdefs "$LIB" > "$tmp/vd-ours"; verdefs "$ORIG" > "$tmp/vd-orig"
-check "version chain differs: $(diff "$tmp/vd-orig" "$tmp/vd-ours" | tr '\n' ' ')" cmp -s "$tmp/vd-orig" "$tmp/vd-ours"
+compare "version definitions of Xen's library and ours" "$tmp/vd-orig" "$tmp/vd-ours" 9
 check "version chain is not 1.0 <- 1.1 <- 1.2 <- 1.3 <- 1.4" \
     test "$(tr '\n' ' ' < "$tmp/vd-ours")" = "Name: VERS_1.0 Name: VERS_1.1 Parent 1: VERS_1.0 Name: VERS_1.2 Parent 1: VERS_1.1 Name: VERS_1.3 Parent 1: VERS_1.2 Name: VERS_1.4 Parent 1: VERS_1.3 "
 check "SONAME is not libxendevicemodel.so.1" \
@@ -42,8 +39,8 @@ done
 
 # Headers: same function names, compatible prototypes, and self-sufficient.
 names() { grep -o 'xendevicemodel_[a-z_]*(' "$1" | sort -u; }
-check "header declares other functions than Xen's: $(diff <(names /usr/include/xendevicemodel.h) <(names include/xendevicemodel.h) | tr '\n' ' ')" \
-    cmp -s <(names /usr/include/xendevicemodel.h) <(names include/xendevicemodel.h)
+names /usr/include/xendevicemodel.h > "$tmp/names-xen"; names include/xendevicemodel.h > "$tmp/names-ours"
+compare "functions declared by Xen's header and ours" "$tmp/names-xen" "$tmp/names-ours" 26
 check "header prototypes conflict with Xen's" \
     $CC -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -o "$tmp/compat" tests/abi/header_compat.c
 check "header is not usable on its own from C++" \
@@ -58,5 +55,4 @@ check "dlopen test does not build" $CC -std=gnu11 -Wall -Werror -o "$tmp/dlopen"
 check "dlopen() of the library, or calls through it, failed" \
     env LD_PRELOAD="$PWD/build/libfakeprivcmd.so" "$tmp/dlopen" "$PWD/$LIB"
 
-echo "abi: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary abi

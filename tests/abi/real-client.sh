@@ -7,9 +7,7 @@ set -u
 cd "$(dirname "$0")/../.."
 B=$PWD/build
 ORIG=/usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+. tests/lib/checks.sh
 
 # abidiff: any added, removed or changed symbol is an ABI change (status bit 4).
 abidiff "$ORIG" "$B/libxendevicemodel.so.1.4" > "$B/abidiff.txt" 2>&1
@@ -19,23 +17,28 @@ if [ $rc -eq 0 ]; then ok; else bad "abidiff status $rc: $(head -5 "$B/abidiff.t
 Q=/usr/libexec/xen-qemu-system-i386
 if [ ! -x "$Q" ]; then
     bad "$Q missing (Debian package qemu-system-xen)"
-    echo "real-client: $pass passed, $fail failed"; exit 1
+    summary real-client; exit 1
 fi
 imports=$(objdump -T "$Q" | awk '/xendevicemodel_/ { print $NF }' | sort -u)
 n=$(echo "$imports" | wc -l)
 if [ "$n" -ge 10 ]; then ok; else bad "QEMU imports only $n xendevicemodel symbols"; fi
 args=(-xen-domid 1 -machine xenfv -nographic -display none)
 
-# binds MODE ENV...: every import must bind to build/libxendevicemodel.so.1
+echo "$imports" > "$B/qemu-imports"
+# binds MODE ENV...: the xendevicemodel_* symbols QEMU's binary binds to
+# build/libxendevicemodel.so.1 must be exactly the ones it imports, and no
+# object of the process (libxenctrl imports some too) may bind one elsewhere.
 binds() {
     local mode=$1; shift
     env LD_BIND_NOW=1 LD_DEBUG=bindings LD_DEBUG_OUTPUT="$B/bindings" "$@" timeout 20 "$Q" "${args[@]}" >/dev/null 2>&1
-    local log; log=$(cat "$B"/bindings.* 2>/dev/null); rm -f "$B"/bindings.*
-    local missing=0 s
-    for s in $imports; do
-        echo "$log" | grep -q "to $B/libxendevicemodel.so.1 \[0\]: normal symbol \`$s'" || { missing=$((missing + 1)); echo "  $mode: $s not bound to ours" >&2; }
-    done
-    if [ "$missing" -eq 0 ]; then ok; echo "$mode: all $n imports bound to build/libxendevicemodel.so.1"; else bad "$mode: $missing of $n imports not bound to ours"; fi
+    cat "$B"/bindings.* 2>/dev/null | grep "normal symbol \`xendevicemodel_" > "$B/qemu-bindings-$mode"
+    rm -f "$B"/bindings.*
+    grep "binding file $Q \[0\] to $B/libxendevicemodel.so.1 \[0\]:" "$B/qemu-bindings-$mode" |
+        sed "s/.*symbol \`//; s/'.*//" | sort -u > "$B/qemu-bound-$mode"
+    compare "$mode: QEMU's imports bound to build/libxendevicemodel.so.1" "$B/qemu-imports" "$B/qemu-bound-$mode" 10
+    grep -v " to $B/libxendevicemodel.so.1 \[0\]:" "$B/qemu-bindings-$mode" > "$B/qemu-elsewhere-$mode"
+    : > "$B/empty"
+    compare "$mode: xendevicemodel_* bindings to another library" "$B/empty" "$B/qemu-elsewhere-$mode" 0
 }
 binds LD_LIBRARY_PATH LD_LIBRARY_PATH="$B"
 binds LD_PRELOAD LD_PRELOAD="$B/libxendevicemodel.so.1"
@@ -48,5 +51,4 @@ if [ $xs -eq $os ] && cmp -s "$B/qemu.xen.out" "$B/qemu.ours.out" && [ -s "$B/qe
 else
     bad "no hypervisor: Xen's library exit $xs, ours $os; outputs: $(diff "$B/qemu.xen.out" "$B/qemu.ours.out" | tr '\n' ' ')"
 fi
-echo "real-client: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary real-client

@@ -1,59 +1,43 @@
 #!/usr/bin/env bash
-# Differential tests: the same driver, compiled once against Xen's header, runs
-# with Debian's original libxendevicemodel and with ours under the privcmd test
-# double; every output line (call, rc, errno, out-values, request bytes) must
-# match. Deliberate differences (README) are checked separately, as such.
+# Differential tests: the same driver (built by tests/run.sh against Xen's
+# header) runs with Debian's original libxendevicemodel and with ours under the
+# privcmd test double; every output line (call, rc, errno, out-values, request
+# bytes) must match, in both directions. The documented differences (README)
+# are checked separately, each as documented.
 set -u
 cd "$(dirname "$0")/../.."
-B=build
+. tests/lib/checks.sh
+B=${B:-build}
 D=$B/differential
-mkdir -p "$D"
-CC=${CC:-cc}
-$CC -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Itests/fake -o $D/driver tests/differential/driver.c \
-    -L$B -lxendevicemodel -lfakeprivcmd || exit 1
 shim=$PWD/$B/libfakeprivcmd.so
 xen=(env LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" LD_PRELOAD="$shim")
 ours=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$shim")
-pass=0 fail=0
+[ -x $D/driver ] || { bad "$D/driver was not built (tests/run.sh builds it)"; summary differential; exit 1; }
 
-# compare NAME [ENV=...] -- ARGS: runs the driver with both libraries.
-compare() {
-    local name=$1; shift
-    local envs=()
-    while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
+# both NAME [ENV=...] -- ARGS: runs the driver with both libraries and compares.
+both() {
+    local name=$1 envs=()
+    shift
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
     "${xen[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.xen" 2>/dev/null
     "${ours[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.ours" 2>/dev/null
-    local lines differ
-    lines=$(wc -l < "$D/$name.xen")
-    differ=$(diff "$D/$name.xen" "$D/$name.ours" | grep -c '^>')
-    # the library under test must really have been the one we asked for
-    if [ "$lines" -lt 10 ] || ! grep -q '^close = 0' "$D/$name.ours"; then
-        echo "FAIL $name: the driver did not run to the end ($lines lines)"; fail=$((fail + 1)); return
-    fi
-    if [ "$differ" -eq 0 ] && cmp -s "$D/$name.xen" "$D/$name.ours"; then
-        echo "$name: $lines calls identical"
-        pass=$((pass + lines))
-    else
-        echo "FAIL $name: $differ of $lines lines differ; first differences:"
-        diff "$D/$name.xen" "$D/$name.ours" | head -6 | cut -c1-400
-        pass=$((pass + lines - differ)) fail=$((fail + differ))
-    fi
+    # Both runs must have reached the end (the driver's last call is close).
+    expect "$D/$name.xen" '^close = 0' "$name: the driver ran to the end with Xen's library"
+    compare "$name" "$D/$name.xen" "$D/$name.ours" 10
 }
 
-compare edges -- edges
-compare edges-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- edges
-compare edges-proc-privcmd FAKEPRIVCMD_NODEV=1 FAKEPRIVCMD_PROC=1 -- edges
+both edges -- edges
+both edges-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- edges
+both edges-proc-privcmd FAKEPRIVCMD_NODEV=1 FAKEPRIVCMD_PROC=1 -- edges
 for seed in 1 2 3 4; do
-    compare random-$seed -- random $seed 5000
+    both random-$seed -- random $seed 5000
 done
-compare random-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- random 99 3000
+both random-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- random 99 3000
 
 # The deliberate differences, each as documented.
 "${xen[@]}" $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
 "${ours[@]}" $D/driver deliberate > "$D/deliberate.ours" 2>/dev/null
-expect() { # FILE PATTERN WHAT
-    if grep -qE "$2" "$1"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL deliberate: $3"; fi
-}
 expect $D/deliberate.xen  '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 dom 5 bufs 2 ->0/0 \[32 [0-9a-f]+\] \[4096 ' \
     "256 extents are one request with Xen's library"
 expect $D/deliberate.ours '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 dom 5 bufs 2 ->0/0 \[32 [0-9a-f]+\] \[4096 ' \
@@ -81,5 +65,4 @@ expect $D/null-xencall.ours '^modified_memory_bulk\(5, 3, NULL\) = -1 errno EFAU
 expect $D/null-xencall.ours '^track_dirty_vram\(5, 0, 4294967295, bitmap\) = -1 errno E2BIG out [0-9a-f]+$' \
     "libxencall path, nr 0xffffffff: E2BIG and nothing sent"
 
-echo "differential: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary differential

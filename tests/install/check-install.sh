@@ -4,8 +4,7 @@
 # the installed copy runs against it.
 set -u
 cd "$(dirname "$0")/../.."
-pass=0 fail=0
-check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
+. tests/lib/checks.sh
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 prefix=/opt/xdm libdir=/opt/xdm/lib64
 make -s install DESTDIR="$d" PREFIX=$prefix LIBDIR=$libdir >/dev/null
@@ -28,5 +27,4 @@ C
 check "build against the installed copy" ${CC:-cc} -o "$d/use" "$d/use.c" $(pc --cflags --libs)
 check "run against the installed copy" test "$(LD_LIBRARY_PATH="$L:$PWD/build" LD_PRELOAD="$PWD/build/libfakeprivcmd.so" "$d/use")" = "0 4"
 check "it really used the installed copy" sh -c "LD_LIBRARY_PATH='$L' ldd '$d/use' | grep -q '$L/libxendevicemodel.so.1'"
-echo "install: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary install

@@ -168,6 +168,7 @@ impl DeviceModel {
     }
 
     /// The privcmd descriptor (-1 on the libxencall path), for messages.
+    #[cfg(feature = "capi")]
     pub(crate) fn privcmd_fd(&self) -> i32 {
         self.privcmd.raw()
     }

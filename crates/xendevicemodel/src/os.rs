@@ -163,6 +163,7 @@ impl Privcmd {
     }
 
     /// The descriptor number (-1 for none).
+    #[cfg(feature = "capi")]
     pub(crate) fn raw(&self) -> c_int {
         self.0
     }
@@ -427,6 +428,7 @@ unsafe impl Send for XtlLogger {}
 unsafe impl Sync for XtlLogger {}
 
 /// `xentoollog_level` values used here.
+#[cfg(feature = "capi")]
 pub(crate) mod xtl_level {
     /// `XTL_DEBUG`: hidden by Xen's default loggers.
     pub const DEBUG: libc::c_int = 1;
