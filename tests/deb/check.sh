@@ -87,7 +87,13 @@ restore() {
         while read -r line; do
             from=$(echo "$line" | awk '{ print $3 }') to=$(echo "$line" | awk '{ print $5 }')
             what+=("removed diversion of $from")
-            divert --package "$PKG" --remove --rename --divert "$to" "$from" || echo "restore: could not remove diversion of $from" >&2
+            # Our package is gone by now: whatever is at $from (a link
+            # ldconfig made) gives way to Xen's diverted file.
+            if divert --package "$PKG" --remove --no-rename --divert "$to" "$from"; then
+                if [ -e "$ROOT$to" ] || [ -L "$ROOT$to" ]; then mv -f "$ROOT$to" "$ROOT$from"; fi
+            else
+                echo "restore: could not remove diversion of $from" >&2
+            fi
         done < <(our_diversions)
         [ -d "$ROOT$PRIV" ] && rmdir "$ROOT$PRIV" 2>/dev/null && what+=("removed $PRIV")
         if [ "$(md5 "$LIB")" != "$xen_md5" ] || [ "$(in_root readlink "$LINK")" != "$xen_link" ]; then
@@ -96,7 +102,8 @@ restore() {
                 echo "restore: reinstalling $XEN failed, see $LOG/restore-reinstall.log" >&2
         fi
         in_root ldconfig
-        if [ -z "$(our_diversions)" ] && ! known "$PKG:$ARCH" && [ "$(md5 "$LIB")" = "$xen_md5" ]; then
+        if [ -z "$(our_diversions)" ] && neither_known && [ ! -e "$ROOT$PRIV" ] &&
+            [ "$(md5 "$LIB")" = "$xen_md5" ] && [ "$(in_root readlink "$LINK")" = "$xen_link" ]; then
             echo "restore: machine as found (${what[*]:-nothing to undo}); Xen's $LIB md5 $xen_md5"
         else
             echo "restore: FAILED, the machine still has traces of $PKG: see $LOG" >&2
