@@ -9,7 +9,8 @@
 DEB_BUILD_ARCH := $(shell dpkg --print-architecture)
 DEB_ARCH       := $(or $(ARCH),$(DEB_BUILD_ARCH))
 DEB_OUT        := $(B)/deb
-DEB_VERSION    := $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+# The first changelog line's version (dpkg-parsechangelog may not be installed yet).
+DEB_VERSION    := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_CHANGES    := $(DEB_OUT)/xendevicemodel-rs_$(DEB_VERSION)_$(DEB_ARCH).changes
 # The packaging tools a fresh Debian 12 lacks (dpkg-dev comes with them).
 DEB_TOOLS      := debhelper lintian dpkg-dev
@@ -46,4 +47,5 @@ deb-lint: deb
 	lintian --info --display-info --pedantic $(DEB_CHANGES)
 
 deb-check: deb
+	@test "$(DEB_ARCH)" = "$(DEB_BUILD_ARCH)" || { echo "deb-check installs the package here: $(DEB_BUILD_ARCH) only" >&2; exit 1; }
 	DEB_CHECK_ROOT="$(DEB_CHECK_ROOT)" bash tests/deb/check.sh $(DEB_CHANGES)
