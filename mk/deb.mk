@@ -12,8 +12,9 @@ DEB_OUT        := $(B)/deb
 # The first changelog line's version (dpkg-parsechangelog may not be installed yet).
 DEB_VERSION    := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_CHANGES    := $(DEB_OUT)/xendevicemodel-rs_$(DEB_VERSION)_$(DEB_ARCH).changes
-# The packaging tools a fresh Debian 12 lacks (dpkg-dev comes with them).
-DEB_TOOLS      := debhelper lintian dpkg-dev
+# The packaging tools a fresh Debian 12 lacks; dpkg-buildpackage also checks
+# for build-essential, which it treats as an implicit build dependency.
+DEB_TOOLS      := debhelper lintian dpkg-dev build-essential
 DEB_CHECK_ROOT ?=
 APT_GET        := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 # Build dependencies of another architecture are unpacked by the cross build
@@ -34,8 +35,9 @@ deb-deps:
 	fi
 
 # debian/rules builds the library with `make lib` (a no-op when it is up to
-# date) and takes it from build/ (native) or build/$(ARCH)/.
-deb: deb-deps
+# date) and takes it from build/ (native) or build/$(ARCH)/. `deps` installs
+# the build dependency libxen-dev.
+deb: deps deb-deps
 	@mkdir -p $(DEB_OUT)
 	rm -f $(DEB_OUT)/*_$(DEB_ARCH).deb $(DEB_OUT)/*_$(DEB_ARCH).buildinfo $(DEB_OUT)/*_$(DEB_ARCH).changes
 	dpkg-buildpackage -b -us -uc -a$(DEB_ARCH) $(DEB_CROSS_OPTS) \
