@@ -299,6 +299,8 @@ check "Xen's library kept at $PRIV (md5 as in $XEN)" test "$(md5 "$PRIV/libxende
 cache > "$LOG/cache.install"
 check "ld.so.cache entries for libxendevicemodel unchanged (same paths)" diff -u "$LOG/cache.baseline" "$LOG/cache.install"
 check "debug file of the installed library present" test -f "$ROOT$dbgfile"
+in_root dpkg -S "$LIB" > "$LOG/dpkg-S.install" 2>&1
+check "dpkg -S $LIB: ours, diverted from Xen's" grep -qx "diversion by $PKG from: $LIB" "$LOG/dpkg-S.install"
 resolution "$our_md5" "ours"
 xen_intact
 if in_root apt-get -s install xen-utils-4.17 qemu-system-xen "$XEN" > "$LOG/simulate.log" 2>&1; then
