@@ -126,12 +126,10 @@ trap 'exit 1' INT TERM
 if [ -n "$ROOT" ]; then
     [ -x "$ROOT/usr/bin/apt-get" ] || fatal "$ROOT is not a Debian root (tests/deb/mkchroot.sh $ROOT)"
     [ "$(in_root dpkg --print-architecture)" = "$ARCH" ] || fatal "$ROOT is not $ARCH"
-    # ldd and QEMU need /proc; apt wants a pty for its log.
-    for m in proc dev/pts; do
-        if ! mountpoint -q "$ROOT/$m"; then
-            mount -t "${m#dev/}" "${m#dev/}" "$ROOT/$m" && mounted+=("$ROOT/$m")
-        fi
-    done
+    # ldd and QEMU need /proc; apt wants a pty for its log (the chroot's
+    # /dev/ptmx is the host's, so its /dev/pts must be the host's too).
+    if ! mountpoint -q "$ROOT/proc"; then mount -t proc proc "$ROOT/proc" && mounted+=("$ROOT/proc"); fi
+    if ! mountpoint -q "$ROOT/dev/pts"; then mount --bind /dev/pts "$ROOT/dev/pts" && mounted+=("$ROOT/dev/pts"); fi
 fi
 debdir=$(dirname "$changes")
 version=$(sed -n 's/^Version: //p' "$changes")
@@ -192,6 +190,9 @@ xen_md5=$(in_root dpkg-query --control-show "$XEN" md5sums | awk -v f="${LIB#/}"
 xen_link=$(in_root readlink "$LINK")
 [ -n "$xen_md5" ] && [ "$(md5 "$LIB")" = "$xen_md5" ] || fatal "$LIB is not Xen's file (md5 $(md5 "$LIB"), $XEN says $xen_md5)"
 [ "$our_md5" != "$xen_md5" ] || fatal "our library has Xen's md5"
+# The reinstall step needs the installed version of Xen's package in apt's lists.
+apt install -s --reinstall "$XEN" > "$LOG/reinstall-sim.log" 2>&1 ||
+    fatal "$XEN cannot be reinstalled from apt's sources (apt-get update; apt-get upgrade): $(tail -2 "$LOG/reinstall-sim.log")"
 # Xen's packages (and any other that depends on libxendevicemodel1): their
 # programs and libraries that load libxendevicemodel.so.1, directly or through
 # another library (xl through libxenlight and libxenctrl): the "users".
@@ -313,8 +314,13 @@ timed "$t"
 
 # ---------------------------------------------------------------- reinstall
 stage=reinstall; t=$SECONDS
+inode() { stat -c %i "$ROOT$1"; }
+priv_inode=$(inode "$PRIV/libxendevicemodel.so.1.4") lib_inode=$(inode "$LIB")
 apt install --reinstall "$XEN" > "$LOG/reinstall.log" 2>&1 || fatal "reinstall of $XEN failed: $(tail -5 "$LOG/reinstall.log")"
-check "dpkg unpacked Xen's files to the diverted paths" grep -q "Unpacking $XEN" "$LOG/reinstall.log"
+check "dpkg unpacked $XEN again" grep -q "Unpacking $XEN" "$LOG/reinstall.log"
+# dpkg writes a new file and renames it into place: a new inode shows where.
+check "... its library into $PRIV (new file there)" test "$(inode "$PRIV/libxendevicemodel.so.1.4")" != "$priv_inode"
+check "... and not over ours (same file at $LIB)" test "$(inode "$LIB")" = "$lib_inode"
 check "diversions unchanged" diff -u "$LOG/diversions.install" <(our_diversions)
 check "Xen's library at $PRIV (md5 as in $XEN)" test "$(md5 "$PRIV/libxendevicemodel.so.1.4")" = "$xen_md5"
 resolution "$our_md5" "ours"
