@@ -78,10 +78,13 @@ restore() {
     trap - EXIT INT TERM
     if [ "$changed" = 1 ]; then
         stage=restore
-        if known "$PKG:$ARCH" || known "$PKG-dbgsym:$ARCH"; then
-            what+=("purged $PKG")
-            apt purge "$PKG:$ARCH" "$PKG-dbgsym:$ARCH" > "$LOG/restore-purge.log" 2>&1 ||
-                in_root dpkg --purge --force-all "$PKG:$ARCH" "$PKG-dbgsym:$ARCH" >> "$LOG/restore-purge.log" 2>&1
+        local p ours=()
+        for p in "$PKG:$ARCH" "$PKG-dbgsym:$ARCH"; do known "$p" && ours+=("$p"); done
+        if [ "${#ours[@]}" -gt 0 ]; then
+            what+=("purged ${ours[*]}")
+            # dpkg directly if apt refuses (a half-installed package).
+            apt purge "${ours[@]}" > "$LOG/restore-purge.log" 2>&1 ||
+                in_root dpkg --purge --force-remove-reinstreq "${ours[@]}" >> "$LOG/restore-purge.log" 2>&1
         fi
         local line from to
         while read -r line; do
@@ -119,7 +122,7 @@ restore() {
 }
 xen_md5= xen_link=
 trap restore EXIT
-trap 'exit 1' INT TERM
+trap 'fatal "interrupted by a signal"' INT TERM
 
 [ "$(id -u)" = 0 ] || fatal "must run as root (it installs and purges a package)"
 [ -f "$changes" ] || fatal "$changes missing (make deb)"
