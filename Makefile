@@ -95,3 +95,5 @@ install: lib
 clean:
 	rm -rf $(B)
 	$(CARGO) clean
+
+-include mk/deb.mk
