@@ -84,7 +84,9 @@ mod mine {
     core::arch::global_asm!(
         ".pushsection .tdata.xdm_record,\"awT\",@progbits",
         ".p2align 3",
-        ".local xdm_record",
+        // Global but hidden: visible to every codegen unit, never exported.
+        ".globl xdm_record",
+        ".hidden xdm_record",
         ".type xdm_record, @object",
         ".size xdm_record, 8",
         "xdm_record:",
