@@ -213,7 +213,8 @@ pub fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
             }
         };
         inserted.map_err(|(e, dm)| {
-            dm.logger().error(e, format_args!("too many open handles"));
+            let why = if e == Errno::EMFILE { "too many open handles" } else { "no memory for the handle table" };
+            dm.logger().error(e, format_args!("{why}"));
             Error::Os(e)
         })
     });

@@ -66,19 +66,21 @@ extern "C" fn fork_child() {
 /// per-handle callbacks do). Each handle is used as a call uses it, so a
 /// close racing with this waits, and one from its logger fails (EDEADLK).
 fn restrict_all(domid: u16) -> Result<(), Errno> {
-    for key in table::open_keys() {
-        // A handle closed since the list was made is simply gone.
-        table::with(key, |dm| dm.c_restrict_all_member(domid), || Ok(()))?;
-    }
-    Ok(())
+    table::for_each_open(|dm| dm.c_restrict_all_member(domid))
 }
 
 /// The stderr logger at `XTL_PROGRESS` used for NULL loggers and invalid
 /// handles, as Xen's library makes one per handle; one per process here.
-/// `None` if libxentoollog could not allocate it.
+/// `None` if libxentoollog could not allocate it (tried again next time).
 fn shared_stderr() -> Option<XtlLogger> {
-    static STDERR: OnceLock<Option<XtlLogger>> = OnceLock::new();
-    *STDERR.get_or_init(XtlLogger::new_stderr)
+    static STDERR: OnceLock<XtlLogger> = OnceLock::new();
+    if let Some(l) = STDERR.get() {
+        return Some(*l);
+    }
+    let made = XtlLogger::new_stderr()?;
+    // Another thread may have won the race: its logger is kept, ours leaks
+    // once (a few bytes, only in that race).
+    Some(*STDERR.get_or_init(|| made))
 }
 
 /// The logger for a handle opened with `logger` (NULL: stderr, as in Xen).

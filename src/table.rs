@@ -277,17 +277,36 @@ pub fn remove<R>(key: Key, release: impl FnOnce(DeviceModel) -> R) -> Result<R, 
     Ok(r)
 }
 
-/// The keys of every open handle, newest first.
-pub fn open_keys() -> Vec<Key> {
-    let a = TABLE.lock();
-    let mut keys = Vec::new();
-    let mut i = a.newest;
-    while let Some(s) = slot(i as usize) {
-        keys.push(s.gate.state());
+/// Runs `f` on every open handle, newest first (the order in which Xen's
+/// library's handles are registered with libxentoolcore), stopping at the
+/// first error. Each handle is used as a call uses it (pinned), so a close
+/// racing with this waits, and `f` may call user code (a logger), which may
+/// even close the handle (`EDEADLK`) or open others. Allocates nothing: a
+/// fork() in the middle leaves the child nothing to free.
+pub fn for_each_open<E>(mut f: impl FnMut(&DeviceModel) -> Result<(), E>) -> Result<(), E> {
+    let mut a = TABLE.lock();
+    let mut next = a.newest;
+    while let Some(s) = slot(next as usize) {
+        let key = s.gate.state();
+        // SAFETY: under the table lock: the slot is linked, so open or closing.
+        let older = unsafe { *s.older.get() };
+        // A handle being closed is skipped (its calls are refused too).
+        let Some(pin) = Pin::enter(&s.gate, key) else {
+            next = older;
+            continue;
+        };
+        drop(a);
+        // SAFETY: pinned while open, as in `with`.
+        let r = f(unsafe { (*s.dm.get()).as_ref().unwrap_unchecked() });
+        a = TABLE.lock();
+        // Still linked while pinned (close unlinks only after every pin is
+        // gone, under this lock): its `older` is current.
         // SAFETY: under the table lock.
-        i = unsafe { *s.older.get() };
+        next = unsafe { *s.older.get() };
+        drop(pin);
+        r?;
     }
-    keys
+    Ok(())
 }
 
 /// `pthread_atfork` prepare: the table lock is held across fork().

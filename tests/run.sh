@@ -53,6 +53,8 @@ build_all() {
         /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 -lxentoolcore
     build_c "$B/differential/driver" tests/differential/driver.c -O1 "${CWARN[@]}" -Wno-format-truncation \
         -Itests/fake -L"$B" -lxendevicemodel -lfakeprivcmd
+    # Loads the library itself (dlopen): not linked to it.
+    build_c "$B/unload" tests/life/unload.c "${CWARN[@]}" -Itests/harness -ldl -lpthread
 }
 
 # ---- running suites ----
@@ -133,6 +135,12 @@ check_suites() {
         case $t in test_alloc | test_exhaustion) continue ;; esac # they wrap the allocator memcheck replaces
         suite "$t under valgrind memcheck" "${OURS[@]}" "${VALGRIND[@]}" "$B/$t"
     done
+    # Load, use from threads, close, unload, 100 times; then fork.
+    suite "unload: ours (stays mapped)" env LD_PRELOAD="$SHIM" "$B/unload" "$PWD/$B/libxendevicemodel.so.1.4" stays
+    suite "unload: ours under valgrind memcheck" env LD_PRELOAD="$SHIM" "${VALGRIND[@]}" "$B/unload" \
+        "$PWD/$B/libxendevicemodel.so.1.4" stays
+    suite "unload: Xen's library, for comparison (unmapped)" env LD_PRELOAD="$SHIM" "$B/unload" \
+        /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 unmapped
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 }
 

@@ -73,8 +73,23 @@ static void resolve(void)
     }
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&lock); }
-static void atfork_release(void) { pthread_mutex_unlock(&lock); }
+/* Parking (fp_park): what to stop at, and whether a thread waits there. */
+static struct { int armed, kind, op, parked, go; } park;
+
+/*
+ * fork(): the child gets a fresh lock instead of the parent's being held
+ * across fork() (a real kernel holds no user-space lock, and a fork waiting
+ * for the library, which waits for a thread inside this double, must not
+ * deadlock on the double itself). A record another thread was writing may
+ * be half done in the child; tests there look only at new ones.
+ */
+static void atfork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    /* A thread parked in the parent does not exist here. */
+    __atomic_store_n(&park.parked, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&park.armed, 0, __ATOMIC_SEQ_CST);
+}
 
 static long env_number(const char *name, long dflt)
 {
@@ -101,7 +116,7 @@ __attribute__((constructor)) static void init(void)
     cfg.trace = env_number("FAKEPRIVCMD_TRACE", 0);
     cfg.syscall = env_number("FAKEPRIVCMD_SYSCALL", 0);
     cfg.membarrier_errno = env_number("FAKEPRIVCMD_MEMBARRIER_ERRNO", 0);
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+    pthread_atfork(NULL, NULL, atfork_child);
 }
 
 /* ---- the device nodes ---- */
@@ -464,8 +479,34 @@ static int dm_op(enum fp_kind kind, int fd, domid_t dom, unsigned num, void *con
     return err;
 }
 
+/* Waits here if a park is armed for this request (see fp_park). */
+static void maybe_park(enum fp_kind kind, int op)
+{
+    if (!__atomic_load_n(&park.armed, __ATOMIC_SEQ_CST) || park.kind != (int)kind || (park.op != -1 && park.op != op))
+        return;
+    int one = 1;
+    if (!__atomic_compare_exchange_n(&park.armed, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return;
+    __atomic_store_n(&park.parked, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&park.go, __ATOMIC_SEQ_CST))
+        usleep(200);
+    __atomic_store_n(&park.parked, 0, __ATOMIC_SEQ_CST);
+}
+
 static int privcmd_ioctl(int fd, unsigned long req, void *arg)
 {
+    if (__atomic_load_n(&park.armed, __ATOMIC_RELAXED)) {
+        if (req == IOCTL_PRIVCMD_DM_OP && arg) {
+            privcmd_dm_op_t u;
+            memcpy(&u, arg, sizeof(u));
+            int op = -1;
+            if (u.num && u.ubufs[0].uptr && u.ubufs[0].size >= sizeof(struct xen_dm_op))
+                op = ((const struct xen_dm_op *)u.ubufs[0].uptr)->op;
+            maybe_park(u.num ? FP_DM_OP : FP_PROBE, op);
+        } else if (req == IOCTL_PRIVCMD_RESTRICT) {
+            maybe_park(FP_RESTRICT, -1);
+        }
+    }
     if (cfg.record) /* fast mode shares no cache line between threads */
         __atomic_fetch_add(&nioctls, 1, __ATOMIC_RELAXED);
     if (cfg.syscall) /* model the cost of entering the kernel */
@@ -630,6 +671,16 @@ EXPORT void fp_config(const char *key, long value)
     }
     pthread_mutex_unlock(&lock);
 }
+
+EXPORT void fp_park(enum fp_kind kind, int op)
+{
+    park.kind = kind;
+    park.op = op;
+    __atomic_store_n(&park.go, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&park.armed, 1, __ATOMIC_SEQ_CST);
+}
+EXPORT int fp_parked(void) { return __atomic_load_n(&park.parked, __ATOMIC_SEQ_CST); }
+EXPORT void fp_unpark(void) { __atomic_store_n(&park.go, 1, __ATOMIC_SEQ_CST); }
 
 EXPORT int fp_is_fake_fd(int fd) { return fd >= 0 && fd < MAX_FD && fake[fd]; }
 EXPORT int fp_restriction(int fd) { return fp_is_fake_fd(fd) ? restriction[fd] - 1 : -1; }

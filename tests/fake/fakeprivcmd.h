@@ -60,6 +60,15 @@ void fp_config(const char *key, long value);
 /* membarrier(2) calls made with command `cmd` (e.g. MEMBARRIER_CMD_PRIVATE_EXPEDITED). */
 unsigned long fp_membarrier_count(int cmd);
 int fp_is_fake_fd(int fd);
+/*
+ * Parking, to stop a thread at a known point inside the library: the next
+ * privcmd ioctl of `kind` (FP_PROBE, FP_DM_OP with xen_dm_op.op == op or any
+ * op for -1, FP_RESTRICT) waits inside the double, holding none of its
+ * locks, until fp_unpark(). fp_parked() is 1 while a thread waits there.
+ */
+void fp_park(enum fp_kind kind, int op);
+int fp_parked(void);
+void fp_unpark(void);
 /* The domid an fd is restricted to, or -1. */
 int fp_restriction(int fd);
 /* One human-readable line for a record. */
