@@ -4,7 +4,7 @@
 #   make            library (build/libxendevicemodel.so.1.4) and header
 #   make check      every test: cargo tests, ABI checks, the C harness (also under valgrind)
 #   make demo       a QEMU-like device model run against the privcmd test double
-#   make bench      ours vs Xen's library vs the bare ioctl, side by side
+#   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
 #   make xen-check  boot Xen 4.17 under QEMU and run the tests on the real hypervisor
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
@@ -77,8 +77,9 @@ demo: $(B)/demo
 	@echo "== a QEMU-like device model, against the privcmd test double (FAKEPRIVCMD_TRACE=1) =="
 	LD_LIBRARY_PATH=$(B) LD_PRELOAD=$(SHIM) FAKEPRIVCMD_TRACE=1 $(B)/demo
 
+# BEFORE=<git ref> adds a column for the library as built from that commit.
 bench: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
-	bash tests/bench/run.sh
+	BEFORE="$(BEFORE)" bash tests/bench/run.sh
 
 xen-check: lib $(SHIM)
 	CC="$(CC)" bash tests/run.sh xen
@@ -97,3 +98,9 @@ clean:
 	$(CARGO) clean
 
 -include mk/deb.mk
+
+# Calls, errors and latencies of a call trace (XENDEVICEMODEL_TRACE).
+.PHONY: trace-summary
+trace-summary:
+	@test -n "$(TRACE)" || { echo "usage: make trace-summary TRACE=<trace file>" >&2; exit 2; }
+	@sh tools/trace-summary "$(TRACE)"

@@ -9,7 +9,7 @@
 //! - map the result to Xen's convention: 0, or -1 with `errno`;
 //! - write the call to the trace when `XENDEVICEMODEL_TRACE` is set.
 
-use crate::trace::{self, Arg};
+use crate::trace::{self, Call};
 use crate::{process, table};
 use core::panic::AssertUnwindSafe;
 use libc::{c_int, c_uint};
@@ -49,7 +49,7 @@ macro_rules! entry {
                     $body
                 },
                 move |start, rc, errno| {
-                    let call = $crate::boundary::Call {
+                    let call = $crate::trace::Call {
                         name: NAME,
                         args: &[$((stringify!($arg), $crate::trace::Arg::from($arg))),*],
                         outs: &[$($((stringify!($out), $crate::trace::Out::$kind($out))),+)?],
@@ -61,16 +61,6 @@ macro_rules! entry {
     }};
 }
 pub(crate) use entry;
-
-/// What an export was called with, for logs and the trace.
-pub struct Call<'a> {
-    /// The export's name without `xendevicemodel_`.
-    pub name: &'static str,
-    /// Its arguments (the handle excepted), by name.
-    pub args: &'a [(&'static str, Arg)],
-    /// Its out-pointers, read for the trace after a successful call.
-    pub outs: &'a [(&'static str, trace::Out)],
-}
 
 /// Runs `f` with panics caught: a panic is a bug of ours, reported on stderr
 /// and to the caller as `-1` with `EIO` (or NULL, for open).
@@ -199,11 +189,13 @@ pub fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<CPtr, E
 
 /// `xendevicemodel_open`.
 pub fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
-    let start = trace::enabled().then(Instant::now);
+    let mut start = None;
     let r = guard("open", || {
-        process::first_open();
         // SAFETY: a non-NULL logger is the caller's promise, as in Xen's API.
         let log = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
+        // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
+        process::first_open(&log);
+        start = trace::enabled().then(Instant::now);
         let inserted = match table::insert(|| capi::open_first(log)) {
             Ok(r) => r,
             // No DM_OP ioctl, or privcmd failed: log, maybe libxencall, outside the lock.
@@ -226,7 +218,6 @@ pub fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
             core::ptr::null_mut()
         }
     };
-    // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
     if trace::enabled() {
         trace::open(start, logger, flags, handle as usize);
     }

@@ -24,7 +24,7 @@
 //!   exit, where the same destructors run. A dlopen() after dlclose() finds
 //!   the same instance, with its table.
 
-use crate::{liveness, table};
+use crate::{liveness, table, trace};
 use std::sync::OnceLock;
 use xendevicemodel::capi::{self, XtlLogger};
 use xendevicemodel::{Errno, Logger};
@@ -41,9 +41,11 @@ extern "C" fn on_load() {
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;
 
-/// What the first open sets up (cheap to call again).
-pub fn first_open() {
+/// What the first open sets up (cheap to call again); `logger` is the
+/// opening handle's, for a warning about a bad `XENDEVICEMODEL_TRACE`.
+pub fn first_open(logger: &Logger) {
     liveness::init();
+    trace::init(logger);
 }
 
 extern "C" fn fork_prepare() {

@@ -19,7 +19,6 @@
 //! warning through the opening handle's logger; the library then works
 //! untraced. When the variable is unset, a call pays one load and one branch.
 
-use crate::boundary::Call;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
 use std::io::Write as _;
@@ -43,7 +42,7 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Reads `XENDEVICEMODEL_TRACE`, once per process, at the first open;
 /// `logger` is that open's, for the warning about a bad value.
 pub fn init(logger: &Logger) {
-    if STATE.load(Acquire) != 0 || STATE.compare_exchange(0, 1, AcqRel, Acquire).is_err() {
+    if !cfg!(feature = "trace") || STATE.load(Acquire) != 0 || STATE.compare_exchange(0, 1, AcqRel, Acquire).is_err() {
         return;
     }
     if let Some(value) = std::env::var_os(VAR) {
@@ -78,10 +77,20 @@ fn open_sink(value: &std::ffi::OsStr) -> std::io::Result<Sink> {
     Ok(Sink::File(f))
 }
 
-/// Whether calls are traced.
+/// Whether calls are traced (never, when built without the `trace` feature).
 #[inline(always)]
 pub fn enabled() -> bool {
-    ON.load(Relaxed)
+    cfg!(feature = "trace") && ON.load(Relaxed)
+}
+
+/// What an export was called with, for the trace.
+pub struct Call<'a> {
+    /// The export's name without `xendevicemodel_`.
+    pub name: &'static str,
+    /// Its arguments (the handle excepted), by name.
+    pub args: &'a [(&'static str, Arg)],
+    /// Its out-pointers and buffers, read after a successful call.
+    pub outs: &'a [(&'static str, Out)],
 }
 
 /// An argument's value as the trace shows it.
