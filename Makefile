@@ -104,3 +104,10 @@ clean:
 trace-summary:
 	@test -n "$(TRACE)" || { echo "usage: make trace-summary TRACE=<trace file>" >&2; exit 2; }
 	@sh tools/trace-summary "$(TRACE)"
+
+# Coverage-guided fuzzing of the C ABI against Xen's library (libFuzzer):
+# make fuzz FUZZ_SECONDS=3600. `make check` runs it for 20 s.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: lib $(SHIM)
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)

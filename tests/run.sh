@@ -122,6 +122,7 @@ check_suites() {
     suite "privcmd test double vs Xen's own library" "${XEN[@]}" "$B/fake-selftest"
     suite "differential: Xen's library vs ours" bash tests/differential/run.sh
     suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
+    suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
     local t
     for t in "${harness[@]}"; do

@@ -1,12 +1,10 @@
 #!/bin/sh
 # Runs inside dom0 (busybox sh), from /payload. Each comparison uses a fresh
 # target domain (same domid) per library, so both start from the same state.
+# The comparisons and counts are tests/lib/checks.sh's, as on the host.
 T=5
 export LD_LIBRARY_PATH=/payload/xen # tooling (libxenctrl) uses Xen's own library
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. ./checks.sh
 
 with_domain() { # LIB OUT CMD...: fresh domain T, run CMD with LIB, destroy
     lib=$1 out=$2; shift 2
@@ -15,49 +13,38 @@ with_domain() { # LIB OUT CMD...: fresh domain T, run CMD with LIB, destroy
     ./mkdomain destroy $T
 }
 
-compare() { # NAME DRIVER-ARGS...
+both() { # NAME DRIVER-ARGS...: the driver with Xen's library and with ours
     name=$1; shift
     with_domain xen /tmp/$name.xen ./driver "$@"
     with_domain ours /tmp/$name.ours ./driver "$@"
-    n=$(wc -l < /tmp/$name.xen)
-    if [ "$n" -gt 10 ] && grep -q '^close = 0' /tmp/$name.ours && cmp -s /tmp/$name.xen /tmp/$name.ours; then
-        echo "$name: $n calls, identical rc/errno/out-values with Xen's library and ours"
-        pass=$((pass + n))
-    else
-        d=$(diff /tmp/$name.xen /tmp/$name.ours | grep -c '^+[^+]')
-        echo "FAIL $name: $d of $n lines differ"
-        diff /tmp/$name.xen /tmp/$name.ours | head -10
-        fail=$((fail + (d > 0 ? d : 1)))
-    fi
+    expect /tmp/$name.xen '^close = 0' "$name: the driver ran to the end with Xen's library"
+    compare "$name: rc/errno/out-values of Xen's library and ours" /tmp/$name.xen /tmp/$name.ours 10
 }
 
 echo "xen: $(cat /sys/hypervisor/version/major 2>/dev/null).$(cat /sys/hypervisor/version/minor 2>/dev/null)$(cat /sys/hypervisor/version/extra 2>/dev/null), dom0 $(uname -r)"
-compare edges edges
-compare random random 7 1500
+both edges edges
+both random random 7 1500
 
 # The hypervisor really answered: a few facts from the edge tour.
-expect() { if grep -qE "$1" /tmp/edges.ours; then ok; else bad "$2"; fi; }
-expect '^nr_vcpus\(5\) = 0 out 2$' "nr_vcpus of the target is 2"
-expect '^create_ioreq_server\(5, 1\) = 0 out id [0-9]+$' "an IOREQ server was created"
-expect '^nr_vcpus\(0\) = -1 errno EPERM' "domain 0 (ourselves) is EPERM"
-expect '^nr_vcpus\(32752\) = -1 errno ESRCH' "DOMID_SELF/unknown domain is ESRCH"
-expect '^set_irq_level\(5, 0xffffffff, 0\) = -1 errno EOPNOTSUPP' "set_irq_level is EOPNOTSUPP on x86"
-expect '^track_dirty_vram\(5, 0xa0, 0, NULL\) = -1 errno EFAULT' "track_dirty_vram nr 0 NULL is EFAULT"
-expect '^get_ioreq_server_info\(5, 1, gfn,bufgfn,port\) = 0 out 0xfeff[0-9a-f] 0xfeff[0-9a-f] (0|0x[0-9a-f]+)$' "an IOREQ server's ioreq pages were mapped"
+expect /tmp/edges.ours '^nr_vcpus\(5\) = 0 out 2$' "nr_vcpus of the target is 2"
+expect /tmp/edges.ours '^create_ioreq_server\(5, 1\) = 0 out id [0-9]+$' "an IOREQ server was created"
+expect /tmp/edges.ours '^nr_vcpus\(0\) = -1 errno EPERM' "domain 0 (ourselves) is EPERM"
+expect /tmp/edges.ours '^nr_vcpus\(32752\) = -1 errno ESRCH' "DOMID_SELF/unknown domain is ESRCH"
+expect /tmp/edges.ours '^set_irq_level\(5, 0xffffffff, 0\) = -1 errno EOPNOTSUPP' "set_irq_level is EOPNOTSUPP on x86"
+expect /tmp/edges.ours '^track_dirty_vram\(5, 0xa0, 0, NULL\) = -1 errno EFAULT' "track_dirty_vram nr 0 NULL is EFAULT"
+expect /tmp/edges.ours '^get_ioreq_server_info\(5, 1, gfn,bufgfn,port\) = 0 out 0xfeff[0-9a-f] 0xfeff[0-9a-f] (0|0x[0-9a-f]+)$' "an IOREQ server's ioreq pages were mapped"
 sed -n '1,3p;/^get_ioreq_server_info(5, 1, gfn,bufgfn,port)/p;/^nr_vcpus(5)/p' /tmp/edges.ours | head -8
 
 # Handle rules on the real privcmd: ours asserts them, Xen's library is shown.
 with_domain ours /tmp/handles.ours ./handles_real $T ours
 grep -v '^xendevicemodel: error' /tmp/handles.ours # the EBADF log lines of the close-during-calls test
-if grep -q '^handles-real: [0-9]* passed, 0 failed' /tmp/handles.ours; then ok; else bad "handle rules with ours"; fi
+expect /tmp/handles.ours '^handles-real: [0-9]* passed, 0 failed' "handle rules with ours"
 with_domain xen /tmp/handles.xen ./handles_real $T xen
 grep -E '^(child|parent)' /tmp/handles.xen | sed 's/^/with Xen'"'"'s library: /'
-if grep -q 'parent after .* errno EPERM' /tmp/handles.xen; then
-    ok; echo "(as documented: with Xen's library the child's restrict_all restricted the parent's file)"
-else
-    bad "expected Xen's library to let the child restrict the parent's file"
-fi
+expect /tmp/handles.xen 'parent after .* errno EPERM' \
+    "as documented: with Xen's library the child's restrict_all restricts the parent's file"
 
-echo "xen-check: $pass passed, $fail failed"
-[ -x ./guest.sh ] && { ./guest.sh || fail=$((fail + 1)); }
-[ "$fail" -eq 0 ]
+summary xen-check
+rc=$?
+[ -x ./guest.sh ] && { ./guest.sh || rc=1; }
+exit $rc
