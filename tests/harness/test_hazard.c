@@ -1,6 +1,6 @@
 /*
  * How a call keeps its handle alive without an atomic read-modify-write
- * (src/hazard.rs): per-thread records, and close paying with membarrier(2).
+ * (src/liveness/): per-thread records, and close paying with membarrier(2).
  * Checks what is observable from outside: when close issues a membarrier,
  * that threads give their records back when they exit, that fork() while
  * another thread is inside a call leaves the child able to close, that calls

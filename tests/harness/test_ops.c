@@ -4,7 +4,7 @@
  * public header), out-values, errno pass-through, argument validation,
  * loggers, and the three ways open can reach the hypervisor.
  *
- * Run with LD_LIBRARY_PATH=build (ours) — see tests/run-all.sh.
+ * Run with LD_LIBRARY_PATH=build (ours) — see tests/run.sh.
  */
 #include <fcntl.h>
 #include <unistd.h>
