@@ -50,4 +50,4 @@ deb-lint: deb
 
 deb-check: deb
 	@test "$(DEB_ARCH)" = "$(DEB_BUILD_ARCH)" || { echo "deb-check installs the package here: $(DEB_BUILD_ARCH) only" >&2; exit 1; }
-	DEB_CHECK_ROOT="$(DEB_CHECK_ROOT)" bash tests/deb/check.sh $(DEB_CHANGES)
+	DEB_CHECK_ROOT="$(DEB_CHECK_ROOT)" DEB_CHANGES="$(DEB_CHANGES)" bash tests/run.sh deb

@@ -10,6 +10,7 @@
 #
 #   tests/run.sh check            everything that needs no hypervisor
 #   tests/run.sh xen              the real-hypervisor suites (boots Xen under QEMU)
+#   tests/run.sh deb              the Debian package on this machine (make deb-check)
 #   tests/run.sh list             the suites of `check`
 #   tests/run.sh check NAME...    only the suites whose names contain a NAME
 set -u
@@ -99,14 +100,14 @@ counts() {
 table() {
     local i tp=0 tf=0 tt=0
     echo
-    printf '%-52s %9s %9s %8s\n' suite checks failures seconds
+    printf '%-60s %9s %9s %8s\n' suite checks failures seconds
     for i in "${!S_NAME[@]}"; do
-        printf '%-52s %9s %9s %8.1f %s\n' "${S_NAME[$i]}" "${S_PASS[$i]}" "${S_FAIL[$i]}" "${S_TIME[$i]}" "${S_NOTE[$i]}"
+        printf '%-60s %9s %9s %8.1f %s\n' "${S_NAME[$i]}" "${S_PASS[$i]}" "${S_FAIL[$i]}" "${S_TIME[$i]}" "${S_NOTE[$i]}"
         tp=$((tp + S_PASS[i])) tf=$((tf + S_FAIL[i]))
         tt=$(echo "$tt + ${S_TIME[$i]}" | bc)
     done
-    for i in "${build_failed[@]}"; do printf '%-52s %9s %9s %8s build failed\n' "$i" 0 1 -; tf=$((tf + 1)); done
-    printf '%-52s %9s %9s %8.1f\n' "all" "$tp" "$tf" "$tt"
+    for i in "${build_failed[@]}"; do printf '%-60s %9s %9s %8s build failed\n' "$i" 0 1 -; tf=$((tf + 1)); done
+    printf '%-60s %9s %9s %8.1f\n' "all" "$tp" "$tf" "$tt"
     echo "all: $tp passed, $tf failed"
     [ "$tf" -eq 0 ]
 }
@@ -150,6 +151,8 @@ case $mode in
 check) check_suites ;;
 list) check_suites() { :; }; grep -oE 'suite "[^"]+"' "$0" | cut -d'"' -f2; exit 0 ;;
 xen) suite "real hypervisor: Xen 4.17 under QEMU" bash tests/xen-hypervisor/run.sh ;;
-*) echo "usage: tests/run.sh check|xen|list [SUITE...]" >&2; exit 2 ;;
+deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \
+    bash tests/deb/check.sh "$DEB_CHANGES" ;;
+*) echo "usage: tests/run.sh check|xen|deb|list [SUITE...]" >&2; exit 2 ;;
 esac
 table

@@ -32,12 +32,13 @@ Q=/usr/libexec/xen-qemu-system-i386
 QARGS=(-xen-domid 1 -machine xenfv -nographic -display none)
 LOG=$PWD/build/deb/check
 mkdir -p "$LOG" && rm -f "$LOG"/*
-pass=0 fail=0 changed=0 mounted=() stage=start
+. tests/lib/checks.sh
+CHECKS_VERBOSE=1
+changed=0 mounted=() stage=start
 T0=$SECONDS
 
-ok() { pass=$((pass + 1)); echo "  ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL [$stage]: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# The stage a failure belongs to (checks.sh names it in the line).
+stage() { stage=$1; CHECKS_STAGE=$1; }
 not() { ! "$@"; }
 # A failure after which the rest cannot mean anything: the trap restores.
 fatal() { bad "$*"; exit 1; }
@@ -77,7 +78,7 @@ restore() {
     local rc=$? what=()
     trap - EXIT INT TERM
     if [ "$changed" = 1 ]; then
-        stage=restore
+        stage restore
         local p ours=()
         for p in "$PKG:$ARCH" "$PKG-dbgsym:$ARCH"; do known "$p" && ours+=("$p"); done
         if [ "${#ours[@]}" -gt 0 ]; then
@@ -116,8 +117,9 @@ restore() {
     rm -rf "$ROOT/tmp/xdm-deb-check"
     local m
     for m in "${mounted[@]}"; do umount "$m" || echo "restore: cannot unmount $m" >&2; done
-    [ "$fail" -eq 0 ] || rc=1
-    echo "deb-check: $pass passed, $fail failed, $((SECONDS - T0)) s${ROOT:+ (in $ROOT)}"
+    [ "$T_FAIL" -eq 0 ] || rc=1
+    echo "deb-check took $((SECONDS - T0)) s${ROOT:+ (in $ROOT)}"
+    summary deb-check
     exit $rc
 }
 xen_md5= xen_link=
@@ -141,7 +143,7 @@ dbg=$debdir/${PKG}-dbgsym_${version}_$ARCH.deb
 [ -f "$deb" ] && [ -f "$dbg" ] || fatal "$deb or $dbg missing"
 
 # ---------------------------------------------------------------- lint
-stage=lint; t=$SECONDS
+stage lint; t=$SECONDS
 lintian --info --display-info "$changes" > "$LOG/lintian.txt" 2>&1
 sed 's/^/  lintian: /' "$LOG/lintian.txt" | grep -v '^  lintian: N:' | grep -v 'running with root privileges'
 check "lintian reports no error" test -z "$(grep '^E:' "$LOG/lintian.txt")"
@@ -154,7 +156,7 @@ check "lintian warnings are exactly tests/deb/lintian-expected" \
 timed "$t"
 
 # ---------------------------------------------------------------- package
-stage=package; t=$SECONDS
+stage package; t=$SECONDS
 field() { dpkg-deb -f "$deb" "$1"; }
 cargo_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 check "Version $version is Cargo.toml's $cargo_version" test "$(field Version)" = "$cargo_version"
@@ -185,7 +187,7 @@ check "-dbgsym ships $dbgfile (the library's build-id) with line tables" grep -q
 timed "$t"
 
 # ---------------------------------------------------------------- baseline
-stage=baseline; t=$SECONDS
+stage baseline; t=$SECONDS
 for p in "$XEN" qemu-system-xen; do installed "$p" || fatal "$p is not installed (make deps installs it)"; done
 known "$PKG:$ARCH" && fatal "$PKG is already installed: purge it first (apt-get purge $PKG)"
 [ -z "$(our_diversions)" ] || fatal "diversions by $PKG exist already"
@@ -291,7 +293,7 @@ resolution "$xen_md5" "Xen's"
 timed "$t"
 
 # ---------------------------------------------------------------- install
-stage=install; t=$SECONDS
+stage install; t=$SECONDS
 mkdir -p "$ROOT/tmp/xdm-deb-check" && cp "$deb" "$dbg" "$ROOT/tmp/xdm-deb-check/" && chmod -R a+rX "$ROOT/tmp/xdm-deb-check"
 changed=1
 apt install "/tmp/xdm-deb-check/${deb##*/}" "/tmp/xdm-deb-check/${dbg##*/}" > "$LOG/install.log" 2>&1 ||
@@ -316,7 +318,7 @@ timed "$t"
 [ "$BREAK" = install ] && fatal "DEB_CHECK_BREAK=install: failing on purpose with the package installed"
 
 # ---------------------------------------------------------------- reinstall
-stage=reinstall; t=$SECONDS
+stage reinstall; t=$SECONDS
 inode() { stat -c %i "$ROOT$1"; }
 priv_inode=$(inode "$PRIV/libxendevicemodel.so.1.4") lib_inode=$(inode "$LIB")
 apt install --reinstall "$XEN" > "$LOG/reinstall.log" 2>&1 || fatal "reinstall of $XEN failed: $(tail -5 "$LOG/reinstall.log")"
@@ -332,7 +334,7 @@ timed "$t"
 [ "$BREAK" = reinstall ] && fatal "DEB_CHECK_BREAK=reinstall: failing on purpose after the reinstall"
 
 # ---------------------------------------------------------------- purge
-stage=purge; t=$SECONDS
+stage purge; t=$SECONDS
 apt purge "$PKG:$ARCH" "$PKG-dbgsym:$ARCH" > "$LOG/purge.log" 2>&1 || fatal "apt-get purge failed: $(tail -5 "$LOG/purge.log")"
 check "$PKG and -dbgsym unknown to dpkg" neither_known
 check "no diversion by $PKG" test -z "$(our_diversions)"
@@ -344,4 +346,4 @@ check "nothing of ours left: paths, $PRIV, diversions, ld.so config and cache, d
 timed "$t"
 # The EXIT trap runs restore anyway: it finds nothing to undo, or cleans up
 # what a failed purge check found.
-[ "$fail" -eq 0 ]
+[ "$T_FAIL" -eq 0 ]

@@ -3,6 +3,9 @@
 # compare outputs with `compare`, end with `summary NAME`, whose last line
 # ("NAME: N passed, M failed") is what tests/run.sh reads.
 
+# CHECKS_VERBOSE=1 prints a line for every passed check too; CHECKS_STAGE, if
+# set, names the part of a script a failure belongs to.
+
 T_PASS=0
 T_FAIL=0
 
@@ -12,14 +15,19 @@ ok() { T_PASS=$((T_PASS + ${1:-1})); }
 # bad WHAT...: one check failed.
 bad() {
     T_FAIL=$((T_FAIL + 1))
-    echo "FAIL: $*"
+    echo "FAIL${CHECKS_STAGE:+ [$CHECKS_STAGE]}: $*"
 }
 
 # check WHAT CMD...: passes if CMD succeeds.
 check() {
     _what=$1
     shift
-    if "$@"; then ok; else bad "$_what"; fi
+    if "$@"; then
+        ok
+        [ "${CHECKS_VERBOSE:-}" != 1 ] || echo "  ok: $_what"
+    else
+        bad "$_what"
+    fi
 }
 
 # expect FILE REGEX WHAT: passes if a line of FILE matches the extended REGEX.
