@@ -6,7 +6,8 @@
 # without a sanitizer), so no nightly toolchain is needed. New corpus entries
 # go to build/fuzz/corpus (the committed seeds stay as they are); findings go
 # to build/fuzz/ and fail the run: every finding becomes a file in
-# tests/fuzz/regressions/, which this script replays first.
+# tests/fuzz/regressions/ (named for what it found), which this script
+# replays first.
 set -u
 cd "$(dirname "$0")"
 SECONDS_=${1:-20}
