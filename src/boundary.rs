@@ -26,7 +26,8 @@ use xendevicemodel::{DeviceModel, Errno, Error, InvalidArgument};
 ///   shows.
 macro_rules! entry {
     (open($logger:ident, $flags:ident)) => {
-        $crate::boundary::open($logger, $flags)
+        // SAFETY: the export's own contract (a NULL or live logger).
+        unsafe { $crate::boundary::open($logger, $flags) }
     };
     (close($dmod:ident)) => {
         $crate::boundary::close($dmod)
@@ -34,7 +35,8 @@ macro_rules! entry {
     ($name:ident($dmod:ident $(, $arg:ident)* $(; $($kind:ident $out:ident),+)?) => |$dm:ident| $body:expr) => {{
         const NAME: &str = stringify!($name);
         let fast = $crate::boundary::call($dmod, NAME, |$dm| {
-            $($(let $out = $crate::boundary::$kind($dm, $out, NAME, stringify!($out))?;)+)?
+            // SAFETY: the export's own contract (see its # Safety).
+            $($(let $out = unsafe { $crate::boundary::$kind($dm, $out, NAME, stringify!($out)) }?;)+)?
             $body
         });
         match fast {
@@ -45,7 +47,8 @@ macro_rules! entry {
                 $dmod as u64,
                 NAME,
                 move |$dm| {
-                    $($(let $out = $crate::boundary::$kind($dm, $out, NAME, stringify!($out))?;)+)?
+                    // SAFETY: the export's own contract (see its # Safety).
+                    $($(let $out = unsafe { $crate::boundary::$kind($dm, $out, NAME, stringify!($out)) }?;)+)?
                     $body
                 },
                 move |start, rc, errno| {
@@ -156,9 +159,12 @@ fn bad_handle(key: u64, what: &str) -> Error {
 }
 
 /// An out-pointer the call must write: `EINVAL` (logged) if NULL.
+///
+/// # Safety
+/// Unless NULL, `p` must be valid for writes for `'a` (Xen's API contract).
 #[inline(always)]
-pub fn required<'a, T>(dm: &DeviceModel, p: *mut T, call: &str, name: &str) -> Result<&'a mut T, Error> {
-    // SAFETY: a non-NULL out-pointer is the caller's promise, as in Xen's API.
+pub unsafe fn required<'a, T>(dm: &DeviceModel, p: *mut T, call: &str, name: &str) -> Result<&'a mut T, Error> {
+    // SAFETY: the caller's promise.
     match unsafe { p.as_mut() } {
         Some(r) => Ok(r),
         None => Err(null_out(dm, call, name)),
@@ -173,25 +179,35 @@ fn null_out(dm: &DeviceModel, call: &str, name: &str) -> Error {
 }
 
 /// An out-pointer the caller may leave NULL.
+///
+/// # Safety
+/// Unless NULL, `p` must be valid for writes for `'a` (Xen's API contract).
 #[inline(always)]
-pub fn optional<'a, T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<Option<&'a mut T>, Error> {
-    // SAFETY: a non-NULL out-pointer is the caller's promise, as in Xen's API.
+pub unsafe fn optional<'a, T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<Option<&'a mut T>, Error> {
+    // SAFETY: the caller's promise.
     Ok(unsafe { p.as_mut() })
 }
 
 /// A buffer whose size the operation computes: passed on as it is (the
 /// kernel checks NULL and unmapped memory, answering `EFAULT`).
+///
+/// # Safety
+/// Unless NULL, `p` must be valid for the size the operation documents
+/// (Xen's API contract).
 #[inline(always)]
-pub fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<CPtr, Error> {
-    // SAFETY: the buffer's size is the caller's promise, as in Xen's API.
+pub unsafe fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<CPtr, Error> {
+    // SAFETY: the caller's promise.
     Ok(unsafe { CPtr::new(p) })
 }
 
 /// `xendevicemodel_open`.
-pub fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
+///
+/// # Safety
+/// `logger` must be NULL or a live xentoollog logger that outlives the handle.
+pub unsafe fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
     let mut start = None;
     let r = guard("open", || {
-        // SAFETY: a non-NULL logger is the caller's promise, as in Xen's API.
+        // SAFETY: the caller's promise.
         let log = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
         // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
         process::first_open(&log);

@@ -140,9 +140,15 @@ pub unsafe extern "C" fn xendevicemodel_get_ioreq_server_info(
 ) -> c_int {
     entry!(get_ioreq_server_info(dmod, domid, id; optional ioreq_gfn, optional bufioreq_gfn, optional bufioreq_port) => |dm| {
         let info = dm.get_ioreq_server_info(domid, id, ioreq_gfn.is_some() || bufioreq_gfn.is_some())?;
-        ioreq_gfn.map(|p| *p = info.ioreq_gfn as xen_pfn_t);
-        bufioreq_gfn.map(|p| *p = info.bufioreq_gfn as xen_pfn_t);
-        bufioreq_port.map(|p| *p = info.bufioreq_port);
+        if let Some(p) = ioreq_gfn {
+            *p = info.ioreq_gfn as xen_pfn_t;
+        }
+        if let Some(p) = bufioreq_gfn {
+            *p = info.bufioreq_gfn as xen_pfn_t;
+        }
+        if let Some(p) = bufioreq_port {
+            *p = info.bufioreq_port;
+        }
         Ok(())
     })
 }

@@ -17,7 +17,7 @@
 //! - [`table`]: handles as checked keys, open and close (→ liveness, lock);
 //! - [`liveness`]: how a call keeps its handle alive and close waits for it
 //!   (→ lock);
-//! - [`trace`]: `XENDEVICEMODEL_TRACE`;
+//! - [`trace`]: the call trace (`XENDEVICEMODEL_TRACE`);
 //! - [`lock`]: the spin lock of the table and the thread registry.
 //!
 //! All access to the system and to Xen's other libraries is the safe

@@ -87,6 +87,12 @@ impl Record {
     }
 }
 
+impl Default for Record {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Between a record store and the state load. In the library: only the
 /// compiler is kept from reordering; close's membarrier stands in for the
 /// CPU fence. In the model: the fence membarrier amounts to.
