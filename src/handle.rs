@@ -36,18 +36,46 @@ const MAX_CHUNKS: usize = 16384;
 /// The table holds at most this many open handles (over a million).
 pub const MAX_HANDLES: usize = CHUNK * MAX_CHUNKS;
 
-/// Top byte of every key: a non-canonical x86_64 address, so no real pointer
-/// (heap, stack or a stale Xen handle) can be mistaken for a key.
+/// Top byte of every key: a non-canonical x86_64 address (and above aarch64's
+/// 48-bit user space), so no real pointer (heap, stack or a stale Xen handle)
+/// can be mistaken for a key.
+#[cfg(target_pointer_width = "64")]
 const KEY_TAG: u64 = 0xd5 << 56;
-/// A key is `KEY_TAG | generation << KEY_INDEX_BITS | index`.
+/// Which bits of a key hold [`KEY_TAG`].
+#[cfg(target_pointer_width = "64")]
+const KEY_TAG_MASK: u64 = 0xff << 56;
+/// A 64-bit key is `KEY_TAG | generation << KEY_INDEX_BITS | index`.
+#[cfg(target_pointer_width = "64")]
+const KEY_INDEX_SHIFT: u32 = 0;
+/// On 32-bit targets every address may be a user pointer, so the tag is in
+/// the two low bits instead: no pointer to anything aligned (a heap block, a
+/// stale Xen handle) has them set. A 32-bit key is
+/// `generation << (KEY_INDEX_BITS + 2) | index << 2 | KEY_TAG`, leaving 10
+/// bits of generation.
+#[cfg(target_pointer_width = "32")]
+const KEY_TAG: u64 = 0b11;
+/// Which bits of a key hold [`KEY_TAG`].
+#[cfg(target_pointer_width = "32")]
+const KEY_TAG_MASK: u64 = 0b11;
+/// Where the slot index starts in a 32-bit key.
+#[cfg(target_pointer_width = "32")]
+const KEY_INDEX_SHIFT: u32 = 2;
 const KEY_INDEX_BITS: u32 = 20;
+/// Where the generation starts in a key.
+const KEY_GEN_SHIFT: u32 = KEY_INDEX_SHIFT + KEY_INDEX_BITS;
+/// Generations that fit in a key (they wrap around).
+const KEY_GEN_MASK: u32 = if usize::BITS == 32 { (1 << (32 - KEY_GEN_SHIFT)) - 1 } else { u32::MAX };
 const _: () = assert!(MAX_HANDLES == 1 << KEY_INDEX_BITS);
 
 /// A slot's state word is its key while the handle is open, the key with this
-/// bit flipped while it closes, and the next generation (below 2^32, never a
+/// bit flipped while it closes, and [`FREE`] with the next generation (never a
 /// key) while it is free. So one comparison with the caller's key checks tag,
 /// index, generation and openness at once.
 const CLOSING: u64 = 1 << 63;
+/// Set in the state word of a free slot, above the next generation: no key
+/// has it (64-bit keys carry the tag in their top byte, 32-bit keys have 32
+/// bits), so a stale key never matches a free slot.
+const FREE: u64 = 1 << 32;
 
 /// Reference-count shards per slot; a thread's shard comes from its stack.
 const SHARDS: usize = 8;
@@ -112,20 +140,20 @@ fn slot(index: usize) -> Option<&'static Slot> {
 }
 
 fn encode(index: usize, gen: u32) -> usize {
-    (KEY_TAG | ((gen as u64) << KEY_INDEX_BITS) | index as u64) as usize
+    (KEY_TAG | (((gen & KEY_GEN_MASK) as u64) << KEY_GEN_SHIFT) | ((index as u64) << KEY_INDEX_SHIFT)) as usize
 }
 
 /// The slot a key names, if it is shaped like a key at all.
 #[inline]
 fn decode(key: usize) -> Option<usize> {
-    if key as u64 & (0xff << 56) != KEY_TAG {
+    if key as u64 & KEY_TAG_MASK != KEY_TAG {
         return None;
     }
-    Some(key & (MAX_HANDLES - 1))
+    Some((key >> KEY_INDEX_SHIFT) & (MAX_HANDLES - 1))
 }
 
 fn gen_of(key: usize) -> u32 {
-    (key >> KEY_INDEX_BITS) as u32
+    ((key as u64 >> KEY_GEN_SHIFT) as u32) & KEY_GEN_MASK
 }
 
 /// This thread's shard: threads' stacks lie megabytes apart (glibc gives each
@@ -280,7 +308,7 @@ pub fn remove(key: usize) -> Result<DeviceModel, Errno> {
     // SAFETY: CLOSING is ours and no reference remains: exclusive access.
     let dm = unsafe { (*s.dm.get()).take() }.expect("open slots hold a device model");
     // A new generation makes every copy of the old key stale.
-    s.state.store(gen_of(key).wrapping_add(1) as u64, Release);
+    s.state.store(FREE | (gen_of(key).wrapping_add(1) & KEY_GEN_MASK) as u64, Release);
     ALLOC.with(|a| a.free.push(index as u32));
     Ok(dm)
 }
@@ -296,7 +324,14 @@ mod tests {
         assert_eq!(gen_of(k), 7);
         assert_ne!(encode(0, 0), 0);
         let on_stack = 0u8;
+        #[cfg(target_pointer_width = "64")]
         assert_eq!(decode(&on_stack as *const u8 as usize), None);
+        // 32-bit keys are told from pointers by alignment: a byte's address
+        // may look like a key, but then must still equal an open key exactly.
+        #[cfg(target_pointer_width = "32")]
+        assert_eq!(with(&on_stack as *const u8 as usize | 3, |_| ()).err(), Some(Errno::EBADF));
+        let aligned = 0u32;
+        assert_eq!(decode(&aligned as *const u32 as usize), None);
         assert_eq!(decode(Box::into_raw(Box::new(0u64)) as usize), None);
         assert_eq!(decode(0), None);
     }

@@ -234,7 +234,7 @@ impl Xencall {
                 if b.size > 0 {
                     core::ptr::copy_nonoverlapping(b.uptr.cast::<u8>(), data, b.size);
                 }
-                desc.add(i).write(XenDmOpBuf { h: data.cast(), size: b.size as u64 });
+                desc.add(i).write(XenDmOpBuf::new(data.cast(), b.size as u64));
                 data = data.add(b.size);
             }
             let rc = xencall3(self.0, xen::HYPERVISOR_DM_OP, domid as u64, bufs.len() as u64, desc as u64);

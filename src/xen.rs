@@ -1,23 +1,34 @@
 //! Xen's and Linux's public ABI as this library uses it.
 //!
 //! Layouts follow `xen/hvm/dm_op.h` (Xen 4.17) and Linux's `xen/sys/privcmd.h`
-//! for x86_64. Every structure has its size and field offsets checked at compile
-//! time, so a mistake here fails the build instead of sending wrong bytes to the
-//! hypervisor.
+//! for x86_64, aarch64 and 32-bit Arm (armhf). Every structure has its size and
+//! field offsets checked at compile time, so a mistake here fails the build
+//! instead of sending wrong bytes to the hypervisor. What differs between the
+//! architectures: privcmd's structures hold pointers and `size_t` (8 bytes on
+//! armhf instead of 16, so `IOCTL_PRIVCMD_DM_OP` encodes another size), and
+//! `xen_pfn_t` is `unsigned long` on x86 but always 64-bit on Arm.
 #![allow(non_camel_case_types)]
 // Fields and XEN_DMOP_* numbers mirror Xen's public header one for one; their
 // documentation is Xen's (xen/hvm/dm_op.h). Each type says which it mirrors.
 #![allow(missing_docs)]
 
 use core::mem::{offset_of, size_of};
-use libc::{c_ulong, c_void};
+use libc::c_void;
 
 /// A Xen domain id (`domid_t`).
 pub type domid_t = u16;
 /// An IOREQ server id (`ioservid_t`).
 pub type ioservid_t = u16;
-/// A guest frame number (`xen_pfn_t`, `unsigned long` on x86_64).
-pub type xen_pfn_t = c_ulong;
+/// A guest frame number (`xen_pfn_t`: `unsigned long` on x86_64, `uint64_t` on Arm,
+/// also on 32-bit Arm where `unsigned long` has 32 bits).
+#[cfg(target_arch = "x86_64")]
+pub type xen_pfn_t = libc::c_ulong;
+/// A guest frame number (`xen_pfn_t`: `unsigned long` on x86_64, `uint64_t` on Arm,
+/// also on 32-bit Arm where `unsigned long` has 32 bits).
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub type xen_pfn_t = u64;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")))]
+compile_error!("unsupported architecture: add its Xen and privcmd layouts to src/xen.rs");
 /// An event channel port (`evtchn_port_t`).
 pub type evtchn_port_t = u32;
 /// Xen's `hvmmem_type_t`, a C enum: passed as an `int`-sized value.
@@ -350,10 +361,17 @@ pub struct PrivcmdDmOpBuf {
 pub struct PrivcmdDmOp {
     pub dom: domid_t,
     pub num: u16,
-    /// The C struct's implicit padding, zeroed.
+    /// The C struct's implicit padding before the 8-byte pointer, zeroed.
+    #[cfg(target_pointer_width = "64")]
     pub pad: u32,
     pub ubufs: *const PrivcmdDmOpBuf,
 }
+
+/// The first word of a [`PrivcmdDmOp`]: `dom`, `num` and (64-bit) the padding.
+#[cfg(target_pointer_width = "64")]
+type Head = u64;
+#[cfg(target_pointer_width = "32")]
+type Head = u32;
 
 impl PrivcmdDmOp {
     /// A request for `num` buffers at `ubufs`.
@@ -365,23 +383,35 @@ impl PrivcmdDmOp {
     #[inline(always)]
     pub fn new(dom: domid_t, num: u16, ubufs: *const PrivcmdDmOpBuf) -> Self {
         #[repr(C)]
-        struct Words(u64, *const PrivcmdDmOpBuf);
-        let mut head = [0u8; 8];
+        struct Words(Head, *const PrivcmdDmOpBuf);
+        let mut head = [0u8; size_of::<Head>()];
         head[..2].copy_from_slice(&dom.to_ne_bytes());
         head[2..4].copy_from_slice(&num.to_ne_bytes());
         // SAFETY: same size and alignment; the first word holds `dom` and
         // `num` at their offsets (see `layout!` below) and zero padding.
-        unsafe { core::mem::transmute(Words(u64::from_ne_bytes(head), ubufs)) }
+        unsafe { core::mem::transmute(Words(Head::from_ne_bytes(head), ubufs)) }
     }
 }
 
 /// Xen `xen_dm_op_buf_t`, the buffer descriptor of the dm_op hypercall
 /// (used by the libxencall fallback).
+///
+/// `h` is a guest handle: a pointer on x86_64, a union of a pointer and a
+/// `uint64_t` on Arm, so on 32-bit Arm the pointer must be zero-extended to
+/// 64 bits (the hypervisor reads all of them). Held as `u64` everywhere.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct XenDmOpBuf {
-    pub h: *mut c_void,
+    pub h: u64,
     pub size: u64,
+}
+
+impl XenDmOpBuf {
+    /// A descriptor for `size` bytes at `p`.
+    #[inline]
+    pub fn new(p: *mut c_void, size: u64) -> Self {
+        XenDmOpBuf { h: p as usize as u64, size }
+    }
 }
 
 const fn ioc_none(nr: u32, size: usize) -> libc::c_ulong {
@@ -396,7 +426,10 @@ pub const IOCTL_PRIVCMD_RESTRICT: libc::c_ulong = ioc_none(6, size_of::<domid_t>
 /// Linux's default `dm_op_buf_max_size`: larger buffers get E2BIG.
 pub const PRIVCMD_BUF_MAX: usize = 4096;
 
-// Layout checks against xen/hvm/dm_op.h and xen/sys/privcmd.h (x86_64).
+// Layout checks against xen/hvm/dm_op.h and xen/sys/privcmd.h: the dm_op
+// structures are the same on x86_64, aarch64 and armhf (uint64_t is 8-byte
+// aligned on all three, also under the Arm EABI); privcmd's differ by pointer
+// width (tests/arch/layout.c prints what each C compiler sees).
 macro_rules! layout {
     ($t:ty, $size:expr $(, $f:ident @ $off:expr)*) => {
         const _: () = assert!(size_of::<$t>() == $size);
@@ -424,11 +457,23 @@ layout!(RelocateMemory, 24, size @ 0, pad @ 4, src_gfn @ 8, dst_gfn @ 16);
 layout!(PinMemoryCacheattr, 24, start @ 0, end @ 8, type_ @ 16, pad @ 20);
 layout!(SetIrqLevel, 8, irq @ 0, level @ 4, pad @ 5);
 layout!(NrVcpus, 4, vcpus @ 0);
-layout!(PrivcmdDmOpBuf, 16, uptr @ 0, size @ 8);
-layout!(PrivcmdDmOp, 16, dom @ 0, num @ 2, pad @ 4, ubufs @ 8);
 layout!(XenDmOpBuf, 16, h @ 0, size @ 8);
-const _: () = assert!(IOCTL_PRIVCMD_DM_OP == 0x0010_5005);
+const _: () = assert!(size_of::<xen_pfn_t>() == 8);
 const _: () = assert!(IOCTL_PRIVCMD_RESTRICT == 0x0002_5006);
+#[cfg(target_pointer_width = "64")]
+mod privcmd_layout {
+    use super::*;
+    layout!(PrivcmdDmOpBuf, 16, uptr @ 0, size @ 8);
+    layout!(PrivcmdDmOp, 16, dom @ 0, num @ 2, pad @ 4, ubufs @ 8);
+    const _: () = assert!(IOCTL_PRIVCMD_DM_OP == 0x0010_5005);
+}
+#[cfg(target_pointer_width = "32")]
+mod privcmd_layout {
+    use super::*;
+    layout!(PrivcmdDmOpBuf, 8, uptr @ 0, size @ 4);
+    layout!(PrivcmdDmOp, 8, dom @ 0, num @ 2, ubufs @ 4);
+    const _: () = assert!(IOCTL_PRIVCMD_DM_OP == 0x0008_5005);
+}
 
 #[cfg(test)]
 mod tests {
@@ -455,7 +500,9 @@ mod tests {
     fn privcmd_request_fields() {
         let bufs = [PrivcmdDmOpBuf { uptr: core::ptr::null_mut(), size: 0 }; 2];
         let u = PrivcmdDmOp::new(0x7ff3, 2, bufs.as_ptr());
-        assert_eq!((u.dom, u.num, u.pad), (0x7ff3, 2, 0));
+        assert_eq!((u.dom, u.num), (0x7ff3, 2));
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(u.pad, 0);
         assert_eq!(u.ubufs, bufs.as_ptr());
     }
 }
