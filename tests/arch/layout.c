@@ -4,11 +4,13 @@
  * privcmd's and Xen's dm_op structures, the ioctl numbers, the widths of
  * xen_pfn_t, unsigned long, pointers, and the alignment of uint64_t.
  * tests/arch/run.sh compares this output between architectures and against
- * the numbers the Rust code asserts (src/xen.rs).
+ * the numbers the Rust code asserts (src/xen.rs). `layout VAR` prints VAR's
+ * value instead (run.sh checks that the emulator passes the environment on).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <xenctrl.h> /* first: it sets up the tools view of the public headers */
 #include <xen/hvm/dm_op.h>
@@ -18,8 +20,13 @@
 #define A(t) printf("alignof %s = %zu\n", #t, _Alignof(t))
 #define O(t, f) printf("offsetof %s.%s = %zu\n", #t, #f, offsetof(t, f))
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2) {
+        const char *v = getenv(argv[1]);
+        printf("%s=%s\n", argv[1], v ? v : "(unset)");
+        return 0;
+    }
     S(void *); S(unsigned long); S(size_t); S(xen_pfn_t); S(xen_ulong_t); S(domid_t);
     A(uint64_t); A(xen_pfn_t); A(struct xen_dm_op);
     S(privcmd_dm_op_buf_t); O(privcmd_dm_op_buf_t, uptr); O(privcmd_dm_op_buf_t, size);

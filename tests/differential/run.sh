@@ -5,12 +5,15 @@
 # match. Deliberate differences (README) are checked separately, as such.
 set -u
 cd "$(dirname "$0")/../.."
-B=build
+B=${B:-build}
 D=$B/differential
 mkdir -p "$D"
 CC=${CC:-cc}
-$CC -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Itests/fake -o $D/driver tests/differential/driver.c \
-    -L$B -lxendevicemodel -lfakeprivcmd || exit 1
+# For another architecture (tests/arch/run.sh): Xen's headers and libraries
+# for it, and the emulator that runs the driver.
+XCFLAGS=${XCFLAGS:-} XLDFLAGS=${XLDFLAGS:-} RUN=${RUN:-}
+$CC -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Itests/fake $XCFLAGS -o $D/driver tests/differential/driver.c \
+    -L$B -lxendevicemodel -lfakeprivcmd $XLDFLAGS || exit 1
 shim=$PWD/$B/libfakeprivcmd.so
 xen=(env LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" LD_PRELOAD="$shim")
 ours=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$shim")
@@ -21,8 +24,8 @@ compare() {
     local name=$1; shift
     local envs=()
     while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
-    "${xen[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.xen" 2>/dev/null
-    "${ours[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.ours" 2>/dev/null
+    "${xen[@]}" "${envs[@]}" $RUN $D/driver "$@" > "$D/$name.xen" 2>/dev/null
+    "${ours[@]}" "${envs[@]}" $RUN $D/driver "$@" > "$D/$name.ours" 2>/dev/null
     local lines differ
     lines=$(wc -l < "$D/$name.xen")
     differ=$(diff "$D/$name.xen" "$D/$name.ours" | grep -c '^>')
@@ -49,8 +52,8 @@ done
 compare random-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- random 99 3000
 
 # The deliberate differences, each as documented.
-"${xen[@]}" $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
-"${ours[@]}" $D/driver deliberate > "$D/deliberate.ours" 2>/dev/null
+"${xen[@]}" $RUN $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
+"${ours[@]}" $RUN $D/driver deliberate > "$D/deliberate.ours" 2>/dev/null
 expect() { # FILE PATTERN WHAT
     if grep -qE "$2" "$1"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL deliberate: $3"; fi
 }
@@ -67,13 +70,13 @@ expect $D/deliberate.ours '^track_dirty_vram\(5, 0, 4294967295, bitmap\) = -1 er
     "nr 0xffffffff: ours computes 512 MiB, which privcmd refuses"
 # A privcmd restricted at open (stub domain): Xen's library falls back to
 # libxencall, ours keeps privcmd.
-"${xen[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $D/driver deliberate > "$D/eperm.xen" 2>/dev/null
-"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $D/driver deliberate > "$D/eperm.ours" 2>/dev/null
+"${xen[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $RUN $D/driver deliberate > "$D/eperm.xen" 2>/dev/null
+"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $RUN $D/driver deliberate > "$D/eperm.ours" 2>/dev/null
 expect $D/eperm.xen  '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 3 ' "EPERM probe: Xen's library uses the hypercall"
 expect $D/eperm.ours '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 ' "EPERM probe: ours keeps the DM_OP ioctl"
 
 # Through libxencall, NULL buffers with a size: EFAULT from ours (Xen's crashes).
-"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=ENOTTY XDM_OURS=1 $D/driver deliberate > "$D/null-xencall.ours" 2>/dev/null
+"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=ENOTTY XDM_OURS=1 $RUN $D/driver deliberate > "$D/null-xencall.ours" 2>/dev/null
 expect $D/null-xencall.ours '^track_dirty_vram\(5, 0, 8, NULL\) = -1 errno EFAULT out [0-9a-f]+$' \
     "libxencall path, NULL bitmap: EFAULT and nothing sent"
 expect $D/null-xencall.ours '^modified_memory_bulk\(5, 3, NULL\) = -1 errno EFAULT$' \
