@@ -50,6 +50,8 @@ for seed in 1 2 3 4; do
     compare random-$seed -- random $seed 5000
 done
 compare random-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- random 99 3000
+compare lifecycle -- lifecycle
+compare lifecycle-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- lifecycle
 
 # The deliberate differences, each as documented.
 "${xen[@]}" $RUN $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
