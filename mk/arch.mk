@@ -46,10 +46,13 @@ DEB_CARGO := /usr/bin/cargo
 RUN      := $(QEMU_USER) -L /
 RUSTSRC  := $(wildcard src/*.rs) Cargo.toml Cargo.lock build.rs cbindgen.toml xendevicemodel.map tools/cc-link
 
+# One cargo target directory for every arch: the build script and its
+# dependencies (cbindgen) are host code, compiled once by Debian's rustc.
+CROSS_TARGET := build/cross-target
 # cargo, for this target: Debian's toolchain first in PATH, our linker wrapper
 # (tools/cc-link with the cross gcc), the sysroot's Xen libraries, and QEMU as
 # the runner of test binaries.
-CARGO_ENV := env PATH=/usr/bin:$$PATH CARGO_TARGET_DIR=$(B)/target \
+CARGO_ENV := env PATH=/usr/bin:$$PATH CARGO_TARGET_DIR=$(CROSS_TARGET) \
 	CARGO_TARGET_$(RUST_TARGET_ENV)_LINKER=$(CURDIR)/$(B)/linker \
 	CARGO_TARGET_$(RUST_TARGET_ENV)_RUNNER="$(RUN)" \
 	CARGO_TARGET_$(RUST_TARGET_ENV)_RUSTFLAGS="-L native=$(CURDIR)/$(SYSLIB) -C link-arg=-Wl,-rpath-link,$(MULTIARCH_LIB)"
@@ -74,7 +77,7 @@ $(B)/linker: mk/arch.mk | $(SYSROOT)/.done
 
 $(LIB): $(RUSTSRC) $(B)/linker | $(SYSROOT)/.done
 	$(CARGO_ENV) $(DEB_CARGO) build --release --locked --target $(RUST_TARGET)
-	cp $(B)/target/$(RUST_TARGET)/release/libxendevicemodel.so $@
+	cp $(CROSS_TARGET)/$(RUST_TARGET)/release/libxendevicemodel.so $@
 	ln -sf $(REALNAME) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libxendevicemodel.so
 

@@ -16,7 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$PWD
 ARCH=${1:-arm64}
-[ "$ARCH" = arm64 ] || { echo "xen-check: only arm64 boots Xen here (Xen 4.17 for 32-bit Arm is not packaged by Debian)"; exit 2; }
+# armhf would need its own machine: Xen for 32-bit Arm (xen-hypervisor-4.17-armhf)
+# with an armhf dom0 (linux-image-*-armmp-lpae) under qemu-system-arm; an armhf
+# program in the arm64 dom0 cannot stand in (privcmd has no 32-bit compat ioctls).
+[ "$ARCH" = arm64 ] || { echo "xen-check: only ARCH=arm64 is booted on a real hypervisor"; exit 2; }
 B=${B:-build/arm64}
 XCC=${XCC:-aarch64-linux-gnu-gcc}
 V=$TOP/build/xen-arm
