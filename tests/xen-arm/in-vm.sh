@@ -28,7 +28,7 @@ compare() { # NAME DRIVER-ARGS...: identical output with both libraries
         pass=$((pass + n))
     else
         d=$(diff /tmp/$name.xen /tmp/$name.ours | grep -c '^[-+][^-+]')
-        echo "FAIL $name: $d lines differ (of $n)"
+        echo "FAIL $name: $d diff lines (missing, extra or changed; of $n)"
         diff /tmp/$name.xen /tmp/$name.ours | head -10
         fail=$((fail + (d > 0 ? d : 1)))
     fi
