@@ -73,4 +73,5 @@ else
 fi
 
 echo "xen-check: $pass passed, $fail failed"
+[ -f ./guest.sh ] && { sh ./guest.sh || fail=$((fail + 1)); }
 [ "$fail" -eq 0 ]

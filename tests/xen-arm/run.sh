@@ -24,6 +24,10 @@ B=${B:-build/arm64}
 XCC=${XCC:-aarch64-linux-gnu-gcc}
 V=$TOP/build/xen-arm
 TIMEOUT=${XEN_TIMEOUT:-600}
+# Also boot a Linux guest through Debian's toolstack, with a device model on
+# our library serving its MMIO and raising its interrupt (guest.sh);
+# XEN_GUEST=0 skips it.
+GUEST=${XEN_GUEST:-1}
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 mkdir -p "$V/cache"
 say() { echo "xen-check($ARCH): $*"; }
@@ -36,7 +40,9 @@ kernel_pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-arm64$' 
 [ -n "$kernel_pkg" ] || die "no linux-image-6.1.0-*-arm64 package (dpkg --add-architecture arm64; apt-get update)"
 (
     cd "$V/cache"
-    for p in qemu-system-arm "$kernel_pkg:arm64" busybox-static:arm64; do
+    pkgs=(qemu-system-arm "$kernel_pkg:arm64" busybox-static:arm64)
+    [ "$GUEST" = 1 ] && pkgs+=(xen-utils-4.17:arm64 xenstore-utils:arm64)
+    for p in "${pkgs[@]}"; do
         ls "${p%:*}"_*.deb > /dev/null 2>&1 || "${APT[@]}" download "$p" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
         ls "${p%:*}"_*.deb > /dev/null 2>&1 || { echo "cannot download $p"; exit 1; }
     done
@@ -47,10 +53,13 @@ if [ ! -f "$V/.unpacked-$kernel_pkg" ]; then
     for p in "$kernel_pkg" busybox-static; do dpkg -x "$V"/cache/"$p"_*.deb "$V/root"; done
     touch "$V/.unpacked-$kernel_pkg"
 fi
+if [ "$GUEST" = 1 ] && [ ! -d "$V/tools" ]; then
+    for p in xen-utils-4.17 xenstore-utils; do dpkg -x "$V"/cache/"$p"_*_arm64.deb "$V/tools"; done
+fi
 QEMU=$V/qemu/usr/bin/qemu-system-aarch64
 # The libraries QEMU links: whatever of its package's dependencies is missing.
 need=()
-for p in cpio flex bison $(dpkg-deb -f "$V"/cache/qemu-system-arm_*.deb Depends | tr ',' '\n' | sed -n 's/^ *\(lib[^ ]*\).*/\1/p'); do
+for p in cpio flex bison $([ "$GUEST" = 1 ] && echo device-tree-compiler) $(dpkg-deb -f "$V"/cache/qemu-system-arm_*.deb Depends | tr ',' '\n' | sed -n 's/^ *\(lib[^ ]*\).*/\1/p'); do
     installed "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -114,8 +123,28 @@ $XCC -O1 -g -std=gnu11 -Wall -Werror -Itests/fake "${XCF[@]}" -o "$P/driver" tes
 cp "$B/libxendevicemodel.so.1.4" "$P/ours/libxendevicemodel.so.1"
 cp /usr/lib/aarch64-linux-gnu/libxendevicemodel.so.1.4 "$P/xen/libxendevicemodel.so.1"
 cp tests/xen-arm/in-vm.sh "$P/"
+if [ "$GUEST" = 1 ]; then
+    # dom0: the toolstack, its modules, Xen's library for it (only mmio-dm gets ours)
+    for m in xen-evtchn xen-gntdev xen-gntalloc xenfs brd; do cp "$(find "$V/root/lib/modules" -name "$m.ko" | head -1)" "$I/lib/modules/"; done
+    mkdir -p "$I/usr/lib/xen-4.17/bin" "$I/usr/bin" "$I/etc/xen" "$P/guest"
+    for b in xl xenstored xenconsoled xen-init-dom0; do cp "$V/tools/usr/lib/xen-4.17/bin/$b" "$I/usr/lib/xen-4.17/bin/"; done
+    cp "$V/tools/usr/bin/xenstore" "$I/usr/bin/"
+    for l in list read write ls; do ln -s xenstore "$I/usr/bin/xenstore-$l"; done
+    $XCC -O2 -Wall -Wextra -Werror -Iinclude "${XCF[@]}" -o "$P/mmio-dm" tests/xen-arm/mmio-dm.c \
+        -L"$B" -lxendevicemodel "${XLD[@]}" -lxenforeignmemory -lxenevtchn -ldl
+    cp tests/xen-arm/guest.sh "$P/"
+    # the guest: the same kernel, a busybox initramfs, the partial device tree
+    cp "$V/root/boot/vmlinuz-${kernel_pkg#linux-image-}" "$P/guest/vmlinuz"
+    dtc -q -I dts -O dtb -o "$P/guest/guest.dtb" tests/xen-arm/guest.dts
+    GI=$V/guest-initrd
+    rm -rf "$GI" && mkdir -p "$GI"/{bin,proc,sys,dev,tmp}
+    cp "$V/root/bin/busybox" "$GI/bin/busybox"
+    cp tests/xen-arm/guest-init "$GI/init" && chmod +x "$GI/init"
+    (cd "$GI" && find . | cpio -o -H newc --quiet | gzip -1) > "$P/guest/initrd.gz"
+fi
 # Every shared library the programs need, at the paths arm64's ld.so uses.
-for f in "$P/mkdomain" "$P/handles_real" "$P/driver" "$P/ours/libxendevicemodel.so.1" "$P/xen/libxendevicemodel.so.1"; do
+for f in "$P/mkdomain" "$P/handles_real" "$P/driver" "$P/ours/libxendevicemodel.so.1" "$P/xen/libxendevicemodel.so.1" \
+    $([ "$GUEST" = 1 ] && echo "$P/mmio-dm" "$I"/usr/lib/xen-4.17/bin/* "$I/usr/bin/xenstore"); do
     LD_LIBRARY_PATH="$P/stub:$P/xen" qemu-aarch64-static -L / /lib/ld-linux-aarch64.so.1 --list "$f" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r lib; do
     case $lib in */libxendevicemodel.so.1|*/libfakeprivcmd.so) continue ;; esac
@@ -124,6 +153,8 @@ done | sort -u | while read -r lib; do
 done
 mkdir -p "$I/lib/aarch64-linux-gnu"
 cp -L /lib/ld-linux-aarch64.so.1 "$I/lib/"
+# Xen's tools keep Xen's library (mmio-dm and the tests choose by LD_LIBRARY_PATH)
+[ "$GUEST" = 1 ] && cp /usr/lib/aarch64-linux-gnu/libxendevicemodel.so.1.4 "$I/lib/aarch64-linux-gnu/libxendevicemodel.so.1"
 (cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$V/initrd.gz"
 say "initramfs $(du -h "$V/initrd.gz" | cut -f1), kernel $kernel_pkg, hypervisor $(cat "$XEN.version") +IOREQ_SERVER; booting under qemu-system-aarch64 (TCG, timeout ${TIMEOUT}s)"
 
@@ -147,4 +178,7 @@ sed '1d;$d' "$V/result.log"
 say "boot and tests took ${took}s (whole run $(( $(date +%s) - t0 ))s)"
 grep -qE '^xen-check: [0-9]+ passed, 0 failed' "$V/result.log" && grep -q 'XEN-CHECK END rc=0' "$V/result.log" ||
     die "tests failed on the real hypervisor"
+if [ "$GUEST" = 1 ]; then
+    grep -qE '^guest: [0-9]+ passed, 0 failed' "$V/result.log" || die "the guest with the MMIO device model on our library did not work"
+fi
 say PASS
