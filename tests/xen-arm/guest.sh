@@ -7,7 +7,7 @@
 # writes registers, and reports the interrupt count /proc/interrupts shows.
 #
 # The guest gets a virtio disk only so that libxl gives it SPIs at all (Xen
-# 4.17's libxl sizes a domain's SPIs from its virtio devices and passthrough
+# 4.17's libxl sizes a domain's SPIs from its vUART, virtio devices and passthrough
 # IRQs): that makes SPI 0 (interrupt 32) valid and unused. The guest has no
 # virtio-mmio driver, so nobody serves or probes the disk; libxl only waits for
 # the disk's back-end to reach InitWait, which the loop below writes.
