@@ -97,8 +97,13 @@ if ! dpkg --print-foreign-architectures | grep -qx "$ARCH" || [ ${#missing[@]} -
         update
     fi
     want=()
+    # the target's standard library must be the installed rustc's own build
+    rustver=$(dpkg-query -W -f='${Version}' rustc-web 2>/dev/null || true)
     for p in "${missing[@]}"; do
-        case $p in libxen*:"$ARCH") [ -n "$xenver" ] && p="$p=$xenver" ;; esac
+        case $p in
+        libxen*:"$ARCH") [ -n "$xenver" ] && p="$p=$xenver" ;;
+        libstd-rust-web-dev:"$ARCH") [ -n "$rustver" ] && p="$p=$rustver" ;;
+        esac
         want+=("$p")
     done
     say "installing ${want[*]}"
