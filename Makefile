@@ -8,6 +8,14 @@
 #   make xen-check  boot Xen 4.17 under QEMU and run the tests on the real hypervisor
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
+#
+# With ARCH=arm64 or ARCH=armhf, deps, all, lib, check, bench, xen-check and
+# clean are mk/arch.mk's: cross-built here, tested under QEMU (README,
+# "Architectures").
+
+ifneq ($(filter arm64 armhf,$(ARCH)),)
+include mk/arch.mk
+else
 
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
@@ -23,8 +31,8 @@ LIB      := $(B)/$(REALNAME)
 SHIM     := $(B)/libfakeprivcmd.so
 CFLAGS   ?= -O2 -g
 CWARN    := -std=gnu11 -Wall -Wextra -Werror
-RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo.toml crates/xendevicemodel/Cargo.toml \
-            build.rs cbindgen.toml xendevicemodel.map tools/cc-link
+RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo.toml Cargo.lock \
+            crates/xendevicemodel/Cargo.toml build.rs cbindgen.toml xendevicemodel.map tools/cc-link
 
 # Debian packages the build and the tests need (see deps).
 DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make qemu-system-xen
@@ -97,6 +105,15 @@ clean:
 	rm -rf $(B)
 	$(CARGO) clean
 
+# Coverage-guided fuzzing of the C ABI against Xen's library (libFuzzer):
+# make fuzz FUZZ_SECONDS=3600. `make check` runs it for 20 s.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: lib $(SHIM)
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+endif # native
+
 -include mk/deb.mk
 
 # Calls, errors and latencies of a call trace (XENDEVICEMODEL_TRACE).
@@ -104,10 +121,3 @@ clean:
 trace-summary:
 	@test -n "$(TRACE)" || { echo "usage: make trace-summary TRACE=<trace file>" >&2; exit 2; }
 	@sh tools/trace-summary "$(TRACE)"
-
-# Coverage-guided fuzzing of the C ABI against Xen's library (libFuzzer):
-# make fuzz FUZZ_SECONDS=3600. `make check` runs it for 20 s.
-FUZZ_SECONDS ?= 60
-.PHONY: fuzz
-fuzz: lib $(SHIM)
-	bash tests/fuzz/run.sh $(FUZZ_SECONDS)

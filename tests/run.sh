@@ -13,14 +13,36 @@
 #   tests/run.sh deb              the Debian package on this machine (make deb-check)
 #   tests/run.sh list             the suites of `check`
 #   tests/run.sh check NAME...    only the suites whose names contain a NAME
+#
+# With ARCH=arm64 or armhf (`make check ARCH=...`, mk/arch.mk passes its
+# settings), the programs are cross-built and run under qemu-user; the suites
+# that need amd64 programs (valgrind, Debian's QEMU, the fuzzer) are left out.
 set -u
 cd "$(dirname "$0")/.."
+ARCH=${ARCH:-amd64}
 B=${B:-build}
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}
+XFLAGS=() # Xen's headers and libraries of a foreign arch
+RUN=()    # the emulator of a foreign arch
+if [ "$ARCH" != amd64 ]; then
+    : "${XCC:?run through make check ARCH=$ARCH}" "${QEMU_USER:?}" "${TRIPLET:?}" "${SYSROOT:?}"
+    CC=$XCC
+    XFLAGS=(-I"$SYSROOT/usr/include" -L"$SYSROOT/usr/lib/$TRIPLET" -Wl,-rpath-link,"/usr/lib/$TRIPLET:$PWD/$B")
+    RUN=("$QEMU_USER" -L /)
+fi
+ORIG=/usr/lib/$([ "$ARCH" = amd64 ] && echo x86_64-linux-gnu || echo "$TRIPLET")/libxendevicemodel.so.1
 SHIM=$PWD/$B/libfakeprivcmd.so
-OURS=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$SHIM")
-XEN=(env LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" LD_PRELOAD="$SHIM")
+# ours|xen [VAR=value...] PROGRAM [ARGS...]: runs a test program with our
+# library or Xen's, under the privcmd test double (and the emulator).
+ours() { with_lib "$PWD/$B" "$@"; }
+xen() { with_lib "$PWD/$B/orig:$PWD/$B" "$@"; }
+with_lib() {
+    local dirs=$1 envs=()
+    shift
+    while [[ $1 == *=* ]]; do envs+=("$1"); shift; done
+    env LD_LIBRARY_PATH="$dirs" LD_PRELOAD="$SHIM" "${envs[@]}" "${RUN[@]}" "$@"
+}
 VALGRIND=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
           --show-leak-kinds=definite,possible --child-silent-after-fork=no)
 CWARN=(-std=gnu11 -Wall -Wextra -Werror)
@@ -47,15 +69,16 @@ build_all() {
     local t name
     for t in tests/harness/test_*.c; do
         name=$(basename "$t" .c)
-        build_c "$B/$name" "$t" "${CWARN[@]}" -D_GNU_SOURCE -Iinclude -Itests/fake -Itests/harness \
+        build_c "$B/$name" "$t" "${CWARN[@]}" -D_GNU_SOURCE -Iinclude -Itests/fake -Itests/harness "${XFLAGS[@]}" \
             -L"$B" -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread -ldl && harness+=("$name")
     done
-    build_c "$B/fake-selftest" tests/fake/selftest.c -Wall -Werror -Itests/fake -Itests/harness -L"$B" -lfakeprivcmd \
-        /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 -lxentoolcore
+    build_c "$B/fake-selftest" tests/fake/selftest.c -Wall -Werror -Itests/fake -Itests/harness "${XFLAGS[@]}" \
+        -L"$B" -lfakeprivcmd "$ORIG" -lxentoolcore
     build_c "$B/differential/driver" tests/differential/driver.c -O1 "${CWARN[@]}" -Wno-format-truncation \
-        -Itests/fake -L"$B" -lxendevicemodel -lfakeprivcmd
+        -Itests/fake "${XFLAGS[@]}" -L"$B" -lxendevicemodel -lfakeprivcmd
     # Loads the library itself (dlopen): not linked to it.
-    build_c "$B/unload" tests/life/unload.c "${CWARN[@]}" -Itests/harness -ldl -lpthread
+    build_c "$B/unload" tests/life/unload.c "${CWARN[@]}" -Itests/harness "${XFLAGS[@]}" -ldl -lpthread
+    [ "$ARCH" = amd64 ] || build_c "$B/layout" tests/arch/layout.c -Wall -Werror "${XFLAGS[@]}"
 }
 
 # ---- running suites ----
@@ -121,25 +144,26 @@ check_suites() {
     suite "model checking of the liveness protocol (loom)" bash tests/model/run.sh
     suite "compare self-test" sh tests/lib/selftest.sh
     suite "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
+    suite "layout: the kernel and dm_op ABI as Rust and C see it" bash tests/arch/suites.sh layout
     suite "abidiff and a real client (Debian's QEMU for Xen)" bash tests/abi/real-client.sh
     suite "make install, pkg-config" bash tests/install/check-install.sh
-    suite "privcmd test double vs Xen's own library" "${XEN[@]}" "$B/fake-selftest"
+    suite "privcmd test double vs Xen's own library" xen "$B/fake-selftest"
     suite "differential: Xen's library vs ours" bash tests/differential/run.sh
     suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
     local t
     for t in "${harness[@]}"; do
-        suite "$t" "${OURS[@]}" "$B/$t"
+        suite "$t" ours "$B/$t"
     done
     # Without membarrier (an old kernel, a seccomp policy) calls pin handles
     # with shared counts instead of per-thread records.
     for t in test_handles test_hazard test_forkpoints; do
-        suite "$t, membarrier unavailable" "${OURS[@]}" FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
+        suite "$t, membarrier unavailable" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
     done
     for t in "${harness[@]}"; do
         case $t in test_alloc | test_exhaustion) continue ;; esac # they wrap the allocator memcheck replaces
-        suite "$t under valgrind memcheck" "${OURS[@]}" "${VALGRIND[@]}" "$B/$t"
+        suite "$t under valgrind memcheck" ours "${VALGRIND[@]}" "$B/$t"
     done
     # Load, use from threads, close, unload, 100 times; then fork.
     suite "unload: ours (stays mapped)" env LD_PRELOAD="$SHIM" "$B/unload" "$PWD/$B/libxendevicemodel.so.1.4" stays
@@ -150,10 +174,43 @@ check_suites() {
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 }
 
+# The suites of a foreign architecture, under qemu-user.
+arch_suites() {
+    build_all
+    suite "emulation ($QEMU_USER)" bash tests/arch/suites.sh emulation
+    suite "layout: the kernel and dm_op ABI as Rust and C see it ($ARCH)" bash tests/arch/suites.sh layout
+    suite "unit tests ($ARCH, under $QEMU_USER)" bash -c \
+        "$CARGO_ENV /usr/bin/cargo test --release --locked -p xendevicemodel-rs -p xendevicemodel --lib --target $RUST_TARGET"
+    # Xen's arch-arm.h declares empty structures, which -pedantic refuses (the
+    # amd64 suite checks our header, the same file, with -pedantic).
+    suite "ABI: exports, versions, SONAME, header ($ARCH, vs Debian's)" env LIB="$B/libxendevicemodel.so.1.4" \
+        ORIG="${ORIG}.4" CC="$XCC" XCFLAGS="-I$SYSROOT/usr/include -Wno-pedantic" SHIM="$SHIM" RUN="${RUN[*]}" \
+        bash tests/abi/check-abi.sh
+    suite "abidiff against Debian's $ARCH library" bash tests/arch/suites.sh abidiff
+    suite "apt: restricting a source that cannot serve $ARCH" bash tests/arch/suites.sh apt
+    suite "compare self-test" sh tests/lib/selftest.sh
+    suite "privcmd test double vs Xen's own $ARCH library" xen "$B/fake-selftest"
+    suite "differential: Xen's $ARCH library vs ours" env B="$B" RUN="${RUN[*]}" bash tests/differential/run.sh
+    local t
+    for t in "${harness[@]}"; do
+        suite "$t ($ARCH)" ours "$B/$t"
+    done
+    for t in test_handles test_hazard test_forkpoints; do
+        suite "$t, membarrier unavailable ($ARCH)" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
+    done
+    suite "unload: ours ($ARCH)" env LD_PRELOAD="$SHIM" "${RUN[@]}" "$B/unload" "$PWD/$B/libxendevicemodel.so.1.4" stays
+    suite "unload: Xen's $ARCH library (unmapped)" env LD_PRELOAD="$SHIM" "${RUN[@]}" "$B/unload" "$ORIG" unmapped
+    echo "valgrind, Debian's QEMU, make install, the fuzzer, loom, lint: amd64 only (they run there)"
+}
+
 case $mode in
-check) check_suites ;;
+check) if [ "$ARCH" = amd64 ]; then check_suites; else arch_suites; fi ;;
 list) check_suites() { :; }; grep -oE 'suite "[^"]+"' "$0" | cut -d'"' -f2; exit 0 ;;
-xen) suite "real hypervisor: Xen 4.17 under QEMU" bash tests/xen-hypervisor/run.sh ;;
+xen) if [ "$ARCH" = amd64 ]; then
+        suite "real hypervisor: Xen 4.17 under QEMU" bash tests/xen-hypervisor/run.sh
+    else
+        suite "real hypervisor: Xen 4.17 for Arm under QEMU ($ARCH)" bash tests/xen-arm/run.sh "$ARCH"
+    fi ;;
 deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \
     bash tests/deb/check.sh "$DEB_CHANGES" ;;
 *) echo "usage: tests/run.sh check|xen|deb|list [SUITE...]" >&2; exit 2 ;;

@@ -7,6 +7,11 @@ cd "$(dirname "$0")/../.."
 LIB=${LIB:-build/libxendevicemodel.so.1.4}
 ORIG=${ORIG:-/usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4}
 CC=${CC:-cc}
+# For another architecture (tests/arch): extra compiler flags (Xen's headers
+# for it), the test double built for it, and the emulator to run with.
+XCFLAGS=${XCFLAGS:-}
+SHIM=${SHIM:-$PWD/build/libfakeprivcmd.so}
+RUN=${RUN:-}
 . tests/lib/checks.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
@@ -30,8 +35,8 @@ check "version chain is not 1.0 <- 1.1 <- 1.2 <- 1.3 <- 1.4" \
     test "$(tr '\n' ' ' < "$tmp/vd-ours")" = "Name: VERS_1.0 Name: VERS_1.1 Parent 1: VERS_1.0 Name: VERS_1.2 Parent 1: VERS_1.1 Name: VERS_1.3 Parent 1: VERS_1.2 Name: VERS_1.4 Parent 1: VERS_1.3 "
 check "SONAME is not libxendevicemodel.so.1" \
     test "$(readelf -d "$LIB" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')" = libxendevicemodel.so.1
-check "build/libxendevicemodel.so.1 does not point at the real name" \
-    test "$(readlink build/libxendevicemodel.so.1)" = libxendevicemodel.so.1.4
+check "$(dirname "$LIB")/libxendevicemodel.so.1 does not point at the real name" \
+    test "$(readlink "$(dirname "$LIB")/libxendevicemodel.so.1")" = libxendevicemodel.so.1.4
 # The same NEEDED libraries as Xen's (plus libgcc_s/ld.so, which Rust's std needs).
 for n in libxentoollog.so.1 libxentoolcore.so.1 libxencall.so.1 libc.so.6; do
     check "NEEDED $n missing" grep -q "\[$n\]" <(readelf -d "$LIB")
@@ -42,17 +47,17 @@ names() { grep -o 'xendevicemodel_[a-z_]*(' "$1" | sort -u; }
 names /usr/include/xendevicemodel.h > "$tmp/names-xen"; names include/xendevicemodel.h > "$tmp/names-ours"
 compare "functions declared by Xen's header and ours" "$tmp/names-xen" "$tmp/names-ours" 26
 check "header prototypes conflict with Xen's" \
-    $CC -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -o "$tmp/compat" tests/abi/header_compat.c
+    $CC -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude $XCFLAGS -o "$tmp/compat" tests/abi/header_compat.c
 check "header is not usable on its own from C++" \
     sh -c "echo '#include <xendevicemodel.h>' | g++ -x c++ -std=c++11 -Werror -Iinclude -fsyntax-only -"
 for std in c99 gnu89; do
     check "header does not compile as $std" \
-        sh -c "echo '#include <xendevicemodel.h>' | $CC -x c -std=$std -Werror -Iinclude -fsyntax-only -"
+        sh -c "echo '#include <xendevicemodel.h>' | $CC -x c -std=$std -Werror -Iinclude $XCFLAGS -fsyntax-only -"
 done
 
 # Loadable with dlopen(), and usable through it (initial-exec TLS must fit).
 check "dlopen test does not build" $CC -std=gnu11 -Wall -Werror -o "$tmp/dlopen" tests/abi/dlopen.c -ldl
 check "dlopen() of the library, or calls through it, failed" \
-    env LD_PRELOAD="$PWD/build/libfakeprivcmd.so" "$tmp/dlopen" "$PWD/$LIB"
+    env LD_PRELOAD="$SHIM" $RUN "$tmp/dlopen" "$PWD/$LIB"
 
 summary abi

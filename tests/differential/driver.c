@@ -8,6 +8,9 @@
  *   driver edges             a fixed tour of edge arguments, all 24 operations
  *   driver random SEED N     N calls with random arguments (seeded)
  *   driver deliberate        the cases where the README documents a difference
+ *   driver lifecycle [SPI]   a device model's life on domain 5: an IOREQ server
+ *                            created, MMIO mapped, enabled, an interrupt line
+ *                            (SPI) raised and lowered, then torn down
  */
 #define _GNU_SOURCE /* strerrorname_np */
 #include </usr/include/xendevicemodel.h>
@@ -93,13 +96,14 @@ static void create(domid_t d, int bufioreq)
 
 static void get_info(domid_t d, ioservid_t id, int mask)
 {
-    xen_pfn_t g = 0xaaaa, bg = 0xbbbb;
+    /* above 32 bits: a library writing only an unsigned long (32-bit Arm) shows */
+    xen_pfn_t g = 0xaaaa0000aaaaULL, bg = 0xbbbb0000bbbbULL;
     evtchn_port_t p = 0xcccc;
     printf("get_ioreq_server_info(%u, %u, %s%s%s)", d, id, mask & 1 ? "gfn" : "-", mask & 2 ? ",bufgfn" : ",-",
            mask & 4 ? ",port" : ",-");
-    CALL("%#lx %#lx %#x", xendevicemodel_get_ioreq_server_info(h, d, id, mask & 1 ? &g : NULL, mask & 2 ? &bg : NULL,
-                                                                 mask & 4 ? &p : NULL),
-         (unsigned long)g, (unsigned long)bg, p);
+    CALL("%#llx %#llx %#x", xendevicemodel_get_ioreq_server_info(h, d, id, mask & 1 ? &g : NULL, mask & 2 ? &bg : NULL,
+                                                                   mask & 4 ? &p : NULL),
+         (unsigned long long)g, (unsigned long long)bg, p);
 }
 
 static void io_range(int map, domid_t d, ioservid_t id, int is_mmio, uint64_t s, uint64_t e)
@@ -355,6 +359,39 @@ static void deliberate(void)
     }
 }
 
+/* What a device model does over its life (demu, virtio back-ends), with the
+ * server id the hypervisor hands out, plus the calls Arm's Xen refuses. */
+static void lifecycle(uint32_t spi)
+{
+    const domid_t d = 5;
+    ioservid_t id = 0xaaaa;
+    printf("create_ioreq_server(%u, 0)", d);
+    CALL("id %u", xendevicemodel_create_ioreq_server(h, d, 0, &id), id);
+    get_info(d, id, 4);
+    get_info(d, id, 7);
+    io_range(1, d, id, 1, 0x0a000000, 0x0a000fff);
+    io_range(1, d, id, 1, 0x0a001000, 0x0a001fff);
+    io_range(1, d, id, 1, 0x0a000800, 0x0a000fff);
+    io_range(1, d, id, 0, 0x3f8, 0x3ff);
+    SIMPLE("set_ioreq_server_state(%u, %u, 1)", xendevicemodel_set_ioreq_server_state(h, d, id, 1), d, id);
+    static const uint32_t lines[][2] = { { 1, 1 }, { 1, 0 }, { 0, 1 }, { 1, 2 }, { 2, 1 } };
+    for (unsigned i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        /* 0: the SPI; 1: a private interrupt (below 32); 2: past the domain's SPIs */
+        uint32_t irq = lines[i][0] == 1 ? spi : lines[i][0] == 0 ? 27 : spi + 4096;
+        SIMPLE("set_irq_level(%u, %u, %u)", xendevicemodel_set_irq_level(h, d, irq, lines[i][1]), d, irq, lines[i][1]);
+    }
+    nr_vcpus(d);
+    SIMPLE("set_ioreq_server_state(%u, %u, 0)", xendevicemodel_set_ioreq_server_state(h, d, id, 0), d, id);
+    io_range(0, d, id, 1, 0x0a000000, 0x0a000fff);
+    io_range(0, d, id, 1, 0x0a000000, 0x0a000fff);
+    SIMPLE("destroy_ioreq_server(%u, %u)", xendevicemodel_destroy_ioreq_server(h, d, id), d, id);
+    SIMPLE("destroy_ioreq_server(%u, %u)", xendevicemodel_destroy_ioreq_server(h, d, id), d, id);
+    create(d, 1);
+    SIMPLE("inject_event(%u, 0, 14, 3, ~0, 2, x)", xendevicemodel_inject_event(h, d, 0, 14, 3, 0xffffffff, 2, 0x1000), d);
+    SIMPLE("shutdown(%u, 0)", xendevicemodel_shutdown(h, d, 0), d);
+    nr_vcpus(d);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "edges";
@@ -370,6 +407,8 @@ int main(int argc, char **argv)
         random_calls(argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 1, argc > 3 ? atol(argv[3]) : 5000);
     else if (!strcmp(mode, "deliberate"))
         deliberate();
+    else if (!strcmp(mode, "lifecycle"))
+        lifecycle(argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 40);
     printf("close");
     CALL("", xendevicemodel_close(h));
     return 0;

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../.."
 . tests/lib/checks.sh
 B=${B:-build}
 D=$B/differential
+# For another architecture: the emulator that runs the driver (tests/run.sh).
+RUN=${RUN:-}
 shim=$PWD/$B/libfakeprivcmd.so
 xen=(env LD_LIBRARY_PATH="$PWD/$B/orig:$PWD/$B" LD_PRELOAD="$shim")
 ours=(env LD_LIBRARY_PATH="$PWD/$B" LD_PRELOAD="$shim")
@@ -20,8 +22,8 @@ both() {
     shift
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
     shift
-    "${xen[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.xen" 2>/dev/null
-    "${ours[@]}" "${envs[@]}" $D/driver "$@" > "$D/$name.ours" 2>/dev/null
+    "${xen[@]}" "${envs[@]}" $RUN $D/driver "$@" > "$D/$name.xen" 2>/dev/null
+    "${ours[@]}" "${envs[@]}" $RUN $D/driver "$@" > "$D/$name.ours" 2>/dev/null
     # Both runs must have reached the end (the driver's last call is close).
     expect "$D/$name.xen" '^close = 0' "$name: the driver ran to the end with Xen's library"
     compare "$name" "$D/$name.xen" "$D/$name.ours" 10
@@ -34,10 +36,12 @@ for seed in 1 2 3 4; do
     both random-$seed -- random $seed 5000
 done
 both random-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- random 99 3000
+both lifecycle -- lifecycle
+both lifecycle-libxencall FAKEPRIVCMD_PROBE_ERRNO=ENOTTY -- lifecycle
 
 # The deliberate differences, each as documented.
-"${xen[@]}" $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
-"${ours[@]}" $D/driver deliberate > "$D/deliberate.ours" 2>/dev/null
+"${xen[@]}" $RUN $D/driver deliberate > "$D/deliberate.xen" 2>/dev/null
+"${ours[@]}" $RUN $D/driver deliberate > "$D/deliberate.ours" 2>/dev/null
 expect $D/deliberate.xen  '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 dom 5 bufs 2 ->0/0 \[32 [0-9a-f]+\] \[4096 ' \
     "256 extents are one request with Xen's library"
 expect $D/deliberate.ours '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 dom 5 bufs 2 ->0/0 \[32 [0-9a-f]+\] \[4096 ' \
@@ -51,13 +55,13 @@ expect $D/deliberate.ours '^track_dirty_vram\(5, 0, 4294967295, bitmap\) = -1 er
     "nr 0xffffffff: ours computes 512 MiB, which privcmd refuses"
 # A privcmd restricted at open (stub domain): Xen's library falls back to
 # libxencall, ours keeps privcmd.
-"${xen[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $D/driver deliberate > "$D/eperm.xen" 2>/dev/null
-"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $D/driver deliberate > "$D/eperm.ours" 2>/dev/null
+"${xen[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $RUN $D/driver deliberate > "$D/eperm.xen" 2>/dev/null
+"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=EPERM $RUN $D/driver deliberate > "$D/eperm.ours" 2>/dev/null
 expect $D/eperm.xen  '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 3 ' "EPERM probe: Xen's library uses the hypercall"
 expect $D/eperm.ours '^modified_memory_bulk\(5, 256, extents\) = 0 \| req kind 1 ' "EPERM probe: ours keeps the DM_OP ioctl"
 
 # Through libxencall, NULL buffers with a size: EFAULT from ours (Xen's crashes).
-"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=ENOTTY XDM_OURS=1 $D/driver deliberate > "$D/null-xencall.ours" 2>/dev/null
+"${ours[@]}" FAKEPRIVCMD_PROBE_ERRNO=ENOTTY XDM_OURS=1 $RUN $D/driver deliberate > "$D/null-xencall.ours" 2>/dev/null
 expect $D/null-xencall.ours '^track_dirty_vram\(5, 0, 8, NULL\) = -1 errno EFAULT out [0-9a-f]+$' \
     "libxencall path, NULL bitmap: EFAULT and nothing sent"
 expect $D/null-xencall.ours '^modified_memory_bulk\(5, 3, NULL\) = -1 errno EFAULT$' \

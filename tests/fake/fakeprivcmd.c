@@ -59,7 +59,9 @@ static unsigned long membarriers[32];
 /* The counter of a membarrier command (one bit), or NULL. */
 static unsigned long *membarrier_counter(long cmd)
 {
-    return cmd > 0 && cmd <= 1L << 31 && !(cmd & (cmd - 1)) ? &membarriers[__builtin_ctzl(cmd)] : NULL;
+    /* unsigned: 1L << 31 overflows a 32-bit long */
+    unsigned long c = (unsigned long)cmd;
+    return c > 0 && c <= 1UL << 31 && !(c & (c - 1)) ? &membarriers[__builtin_ctzl(c)] : NULL;
 }
 
 static void resolve(void)
@@ -384,14 +386,15 @@ static int hypervisor_dm_op(domid_t dom, unsigned num, void *const ptr[], const 
         return 0;
     }
     case XEN_DMOP_track_dirty_vram: {
-        size_t need = ((size_t)op->u.track_dirty_vram.nr + 7) / 8;
+        /* the hypervisor computes in 64 bits, whatever the caller's word size */
+        uint64_t need = ((uint64_t)op->u.track_dirty_vram.nr + 7) / 8;
         if (num < 2 || size[1] < need)
             return EINVAL;
         memset(ptr[1], 0xa5, need);
         return 0;
     }
     case XEN_DMOP_modified_memory:
-        if (num < 2 || size[1] < (size_t)op->u.modified_memory.nr_extents * 16)
+        if (num < 2 || size[1] < (uint64_t)op->u.modified_memory.nr_extents * 16)
             return EINVAL;
         return 0;
     case XEN_DMOP_set_pci_intx_level:
@@ -564,7 +567,13 @@ static int privcmd_ioctl(int fd, unsigned long req, void *arg)
         void *ptr[16];
         size_t size[16];
         for (unsigned i = 0; i < num; i++) {
-            memcpy(&ptr[i], &bufs[i].h, sizeof(ptr[i])); /* a plain pointer, or a struct around one */
+            /* A plain pointer (x86), or Arm's 64-bit union around one: Xen
+             * reads all of its bits, also for a 32-bit caller. */
+            uint64_t h = 0;
+            memcpy(&h, &bufs[i].h, sizeof(bufs[i].h) < sizeof(h) ? sizeof(bufs[i].h) : sizeof(h));
+            if (h != (uintptr_t)h)
+                return EFAULT;
+            ptr[i] = (void *)(uintptr_t)h;
             size[i] = bufs[i].size;
         }
         return dm_op(FP_HYPERCALL, fd, (domid_t)call->arg[0], num, ptr, size);

@@ -125,9 +125,14 @@ const fn layout_ok(fields: &[(usize, usize)], total: usize) -> bool {
     total <= BODY_BYTES
 }
 
-/// Declares a dm_op body: `Name = XEN_DMOP_number, size N { field: type @ offset, ... }`.
+/// Declares a dm_op body: `Name(c_name) = XEN_DMOP_number, size N { field: type @ offset, ... }`,
+/// where `struct xen_dm_op_<c_name>` is its name in Xen's header.
 macro_rules! dm_body {
-    ($($(#[$m:meta])* $name:ident = $op:literal, size $size:literal { $($f:ident: $t:ident @ $off:literal),* $(,)? })*) => {$(
+    ($($(#[$m:meta])* $name:ident($c:ident) = $op:literal, size $size:literal { $($f:ident: $t:ident @ $off:literal),* $(,)? })*) => {
+        /// Every body's C name (`struct xen_dm_op_<name>`) and size, as declared.
+        #[cfg(test)]
+        pub(crate) const C_SIZES: &[(&str, usize)] = &[$((stringify!($c), $size)),*];
+        $(
         $(#[$m])*
         #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
         pub(crate) struct $name { $(pub(crate) $f: $t),* }
@@ -155,45 +160,45 @@ macro_rules! dm_body {
 
 dm_body! {
     /// `struct xen_dm_op_create_ioreq_server`.
-    CreateIoreqServer = 1, size 6 { handle_bufioreq: u8 @ 0, id: u16 @ 4 }
+    CreateIoreqServer(create_ioreq_server) = 1, size 6 { handle_bufioreq: u8 @ 0, id: u16 @ 4 }
     /// `struct xen_dm_op_get_ioreq_server_info`.
-    GetIoreqServerInfo = 2, size 24 { id: u16 @ 0, flags: u16 @ 2, bufioreq_port: u32 @ 4, ioreq_gfn: u64 @ 8, bufioreq_gfn: u64 @ 16 }
+    GetIoreqServerInfo(get_ioreq_server_info) = 2, size 24 { id: u16 @ 0, flags: u16 @ 2, bufioreq_port: u32 @ 4, ioreq_gfn: u64 @ 8, bufioreq_gfn: u64 @ 16 }
     /// `struct xen_dm_op_ioreq_server_range`, for mapping.
-    MapIoRange = 3, size 24 { id: u16 @ 0, type_: u32 @ 4, start: u64 @ 8, end: u64 @ 16 }
+    MapIoRange(ioreq_server_range) = 3, size 24 { id: u16 @ 0, type_: u32 @ 4, start: u64 @ 8, end: u64 @ 16 }
     /// `struct xen_dm_op_ioreq_server_range`, for unmapping.
-    UnmapIoRange = 4, size 24 { id: u16 @ 0, type_: u32 @ 4, start: u64 @ 8, end: u64 @ 16 }
+    UnmapIoRange(ioreq_server_range) = 4, size 24 { id: u16 @ 0, type_: u32 @ 4, start: u64 @ 8, end: u64 @ 16 }
     /// `struct xen_dm_op_set_ioreq_server_state`.
-    SetIoreqServerState = 5, size 4 { id: u16 @ 0, enabled: u8 @ 2 }
+    SetIoreqServerState(set_ioreq_server_state) = 5, size 4 { id: u16 @ 0, enabled: u8 @ 2 }
     /// `struct xen_dm_op_destroy_ioreq_server`.
-    DestroyIoreqServer = 6, size 4 { id: u16 @ 0 }
+    DestroyIoreqServer(destroy_ioreq_server) = 6, size 4 { id: u16 @ 0 }
     /// `struct xen_dm_op_track_dirty_vram`.
-    TrackDirtyVram = 7, size 16 { nr: u32 @ 0, first_pfn: u64 @ 8 }
+    TrackDirtyVram(track_dirty_vram) = 7, size 16 { nr: u32 @ 0, first_pfn: u64 @ 8 }
     /// `struct xen_dm_op_set_pci_intx_level`.
-    SetPciIntxLevel = 8, size 6 { domain: u16 @ 0, bus: u8 @ 2, device: u8 @ 3, intx: u8 @ 4, level: u8 @ 5 }
+    SetPciIntxLevel(set_pci_intx_level) = 8, size 6 { domain: u16 @ 0, bus: u8 @ 2, device: u8 @ 3, intx: u8 @ 4, level: u8 @ 5 }
     /// `struct xen_dm_op_set_isa_irq_level`.
-    SetIsaIrqLevel = 9, size 2 { isa_irq: u8 @ 0, level: u8 @ 1 }
+    SetIsaIrqLevel(set_isa_irq_level) = 9, size 2 { isa_irq: u8 @ 0, level: u8 @ 1 }
     /// `struct xen_dm_op_set_pci_link_route`.
-    SetPciLinkRoute = 10, size 2 { link: u8 @ 0, isa_irq: u8 @ 1 }
+    SetPciLinkRoute(set_pci_link_route) = 10, size 2 { link: u8 @ 0, isa_irq: u8 @ 1 }
     /// `struct xen_dm_op_modified_memory` (the extents go in buffer 1).
-    ModifiedMemory = 11, size 8 { nr_extents: u32 @ 0 }
+    ModifiedMemory(modified_memory) = 11, size 8 { nr_extents: u32 @ 0 }
     /// `struct xen_dm_op_set_mem_type`.
-    SetMemType = 12, size 16 { nr: u32 @ 0, mem_type: u16 @ 4, first_pfn: u64 @ 8 }
+    SetMemType(set_mem_type) = 12, size 16 { nr: u32 @ 0, mem_type: u16 @ 4, first_pfn: u64 @ 8 }
     /// `struct xen_dm_op_inject_event`.
-    InjectEvent = 13, size 24 { vcpuid: u32 @ 0, vector: u8 @ 4, type_: u8 @ 5, insn_len: u8 @ 6, error_code: u32 @ 8, cr2: u64 @ 16 }
+    InjectEvent(inject_event) = 13, size 24 { vcpuid: u32 @ 0, vector: u8 @ 4, type_: u8 @ 5, insn_len: u8 @ 6, error_code: u32 @ 8, cr2: u64 @ 16 }
     /// `struct xen_dm_op_inject_msi`.
-    InjectMsi = 14, size 16 { data: u32 @ 0, addr: u64 @ 8 }
+    InjectMsi(inject_msi) = 14, size 16 { data: u32 @ 0, addr: u64 @ 8 }
     /// `struct xen_dm_op_map_mem_type_to_ioreq_server`.
-    MapMemTypeToIoreqServer = 15, size 16 { id: u16 @ 0, type_: u16 @ 2, flags: u32 @ 4 }
+    MapMemTypeToIoreqServer(map_mem_type_to_ioreq_server) = 15, size 16 { id: u16 @ 0, type_: u16 @ 2, flags: u32 @ 4 }
     /// `struct xen_dm_op_remote_shutdown`.
-    RemoteShutdown = 16, size 4 { reason: u32 @ 0 }
+    RemoteShutdown(remote_shutdown) = 16, size 4 { reason: u32 @ 0 }
     /// `struct xen_dm_op_relocate_memory`.
-    RelocateMemory = 17, size 24 { size: u32 @ 0, src_gfn: u64 @ 8, dst_gfn: u64 @ 16 }
+    RelocateMemory(relocate_memory) = 17, size 24 { size: u32 @ 0, src_gfn: u64 @ 8, dst_gfn: u64 @ 16 }
     /// `struct xen_dm_op_pin_memory_cacheattr`.
-    PinMemoryCacheattr = 18, size 24 { start: u64 @ 0, end: u64 @ 8, type_: u32 @ 16 }
+    PinMemoryCacheattr(pin_memory_cacheattr) = 18, size 24 { start: u64 @ 0, end: u64 @ 8, type_: u32 @ 16 }
     /// `struct xen_dm_op_set_irq_level`.
-    SetIrqLevel = 19, size 8 { irq: u32 @ 0, level: u8 @ 4 }
+    SetIrqLevel(set_irq_level) = 19, size 8 { irq: u32 @ 0, level: u8 @ 4 }
     /// `struct xen_dm_op_nr_vcpus`.
-    NrVcpus = 20, size 4 { vcpus: u32 @ 0 }
+    NrVcpus(nr_vcpus) = 20, size 4 { vcpus: u32 @ 0 }
 }
 
 /// Extents per `modified_memory` request: what fits in privcmd's default

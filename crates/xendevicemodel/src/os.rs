@@ -324,16 +324,19 @@ impl Drop for Xencall {
 
 // ---------------------------------------------------------------- fork detection
 
-/// Where the process generation lives: a page that the kernel zeroes in a
-/// child (`MADV_WIPEONFORK`, Linux 4.14), so a handle can tell it was
-/// inherited with one load and no `pthread_atfork` hook. Until a page exists,
-/// or if the kernel cannot wipe it, this points at a word that stays 0.
+/// Where the process generation lives: a page that is zero in a child after
+/// fork(), so a handle can tell it was inherited with one load. Two things
+/// zero it there: the kernel (`MADV_WIPEONFORK`, Linux 4.14, also for a
+/// child made without glibc's fork()), and a `pthread_atfork` child handler
+/// registered with the page (for kernels and emulators that accept the
+/// advice but ignore it, as qemu-user does). Until a page exists this points
+/// at a word that stays 0.
 static GEN_PAGE: AtomicPtr<AtomicU64> = AtomicPtr::new(&NO_PAGE as *const AtomicU64 as *mut AtomicU64);
 static NO_PAGE: AtomicU64 = AtomicU64::new(0);
 /// The next generation to hand out; a child inherits it, so its generations
 /// are new to every handle it inherited.
 static NEXT_GEN: AtomicU64 = AtomicU64::new(1);
-/// 0: not decided yet, 1: the wiped page works, 2: fall back to getpid().
+/// 0: not decided yet, 1: the page, 2: no page could be made, getpid().
 static GEN_MODE: AtomicU8 = AtomicU8::new(0);
 
 /// Where a handle reads the process generation on each call: a word equal
@@ -376,7 +379,9 @@ fn getpid() -> u32 {
     unsafe { libc::getpid() as u32 }
 }
 
-/// Maps the wiped page; false if the kernel cannot wipe pages on fork.
+/// Maps the generation page and has it zeroed in children; false if that
+/// cannot be done (no memory, or neither the kernel nor an atfork handler
+/// would zero it).
 fn make_page() -> bool {
     if !core::ptr::eq(GEN_PAGE.load(Acquire), &NO_PAGE) {
         return true;
@@ -395,17 +400,32 @@ fn make_page() -> bool {
         if p == libc::MAP_FAILED {
             return false;
         }
-        if libc::madvise(p, len, libc::MADV_WIPEONFORK) != 0 {
-            libc::munmap(p, len);
-            return false;
-        }
+        let wiped = libc::madvise(p, len, libc::MADV_WIPEONFORK) == 0;
         let page = p.cast::<AtomicU64>();
         let none = &NO_PAGE as *const AtomicU64 as *mut AtomicU64;
         if GEN_PAGE.compare_exchange(none, page, AcqRel, Acquire).is_err() {
             libc::munmap(p, len); // another thread was first
+            return true;
         }
+        // Once per process (only the thread that published the page gets here).
+        let hooked = atfork_child(zero_generation_in_child).is_ok();
+        wiped || hooked
     }
-    true
+}
+
+/// `pthread_atfork` child handler: the generation page is zero in a child.
+extern "C" fn zero_generation_in_child() {
+    generation_word().store(0, Relaxed);
+}
+
+/// Registers a child handler with `pthread_atfork` (undone by glibc if the
+/// object that registered it is unloaded).
+fn atfork_child(child: extern "C" fn()) -> Result<(), Errno> {
+    // SAFETY: the handler is a plain function of this object.
+    match unsafe { libc::pthread_atfork(None, None, Some(child)) } {
+        0 => Ok(()),
+        e => Err(Errno::from_raw(e)),
+    }
 }
 
 // ---------------------------------------------------------------- logging
@@ -646,5 +666,49 @@ mod process {
     pub fn gettid() -> u32 {
         // SAFETY: a system call without arguments; it cannot fail.
         unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    /// The kernel and hypervisor ABI this build was compiled with, printed
+    /// as tests/arch/layout.c prints what the C compiler sees in Xen's and
+    /// Linux's headers: tests/arch/suites.sh compares the two line for line.
+    #[test]
+    fn c_view_of_the_kernel_abi() {
+        let mut lines = vec![
+            format!("sizeof void * = {}", size_of::<*const u8>()),
+            format!("sizeof unsigned long = {}", size_of::<libc::c_ulong>()),
+            format!("sizeof size_t = {}", size_of::<usize>()),
+            format!("sizeof xen_pfn_t = {}", size_of::<arch::XenPfn>()),
+            format!("sizeof privcmd_dm_op_buf_t = {}", size_of::<Buf>()),
+            format!("offsetof privcmd_dm_op_buf_t.uptr = {}", offset_of!(Buf, uptr)),
+            format!("offsetof privcmd_dm_op_buf_t.size = {}", offset_of!(Buf, size)),
+            format!("sizeof privcmd_dm_op_t = {}", size_of::<PrivcmdDmOp>()),
+            // dom and num are the head word's first two halves (little-endian).
+            format!("offsetof privcmd_dm_op_t.dom = {}", offset_of!(PrivcmdDmOp, head)),
+            format!("offsetof privcmd_dm_op_t.num = {}", offset_of!(PrivcmdDmOp, head) + 2),
+            format!("offsetof privcmd_dm_op_t.ubufs = {}", offset_of!(PrivcmdDmOp, ubufs)),
+            format!("IOCTL_PRIVCMD_DM_OP = {:#x}", IOCTL_PRIVCMD_DM_OP),
+            format!("IOCTL_PRIVCMD_RESTRICT = {:#x}", IOCTL_PRIVCMD_RESTRICT),
+            format!("sizeof struct xen_dm_op_buf = {}", size_of::<XenDmOpBuf>()),
+            format!("offsetof struct xen_dm_op_buf.h = {}", offset_of!(XenDmOpBuf, h)),
+            format!("offsetof struct xen_dm_op_buf.size = {}", offset_of!(XenDmOpBuf, size)),
+            format!("sizeof struct xen_dm_op = {}", size_of::<DmOp>()),
+            format!("sizeof struct xen_dm_op_modified_memory_extent = {}", size_of::<Extent>()),
+            format!("offsetof struct xen_dm_op_modified_memory_extent.first_pfn = {}", offset_of!(Extent, first_pfn)),
+        ];
+        for (name, size) in crate::abi::C_SIZES {
+            lines.push(format!("sizeof struct xen_dm_op_{name} = {size}"));
+        }
+        lines.sort();
+        lines.dedup();
+        for l in &lines {
+            println!("{l}");
+        }
+        assert!(lines.len() > 30);
     }
 }
