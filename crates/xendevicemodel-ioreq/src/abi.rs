@@ -270,7 +270,10 @@ pub struct RawBufIoreq {
 
 impl RawBufIoreq {
     fn word(&self) -> u32 {
-        self.type_ as u32 | (self.dir_read as u32) << 9 | ((self.size_log2 as u32) & 3) << 10 | (self.addr & 0xfffff) << 12
+        self.type_ as u32
+            | (self.dir_read as u32) << 9
+            | ((self.size_log2 as u32) & 3) << 10
+            | (self.addr & 0xfffff) << 12
     }
 
     fn from_words(word: u32, data: u32) -> Self {
@@ -398,7 +401,7 @@ mod tests {
         // Measured with gcc on Xen's header: type 0xff, dir 0x200, size 0xc00, addr 0xfffff000.
         let e = RawBufIoreq { type_: 0xff, dir_read: true, size_log2: 3, addr: 0xfffff, data: 7 };
         assert_eq!(e.word(), 0xffff_feff);
-        assert_eq!(RawBufIoreq::from_words(0x0000_0200, 0).dir_read, true);
+        assert!(RawBufIoreq::from_words(0x0000_0200, 0).dir_read);
         assert_eq!(RawBufIoreq::from_words(0x0000_0c00, 0).size_log2, 3);
         assert_eq!(RawBufIoreq::from_words(0xfffff000, 0).addr, 0xfffff);
         let s = BufSlot::default();

@@ -186,7 +186,9 @@ pub fn serve<D: Device + ?Sized>(dev: &mut D, ctx: &mut Ctx<'_>, req: &Request) 
     let (target, size, dir, count, df, data) = match *req {
         Request::Pio { port, size, dir, count, df, data } => (Space::Port(port), size, dir, count, df, data),
         Request::Mmio { addr, size, dir, count, df, data } => (Space::Mmio(addr), size, dir, count, df, data),
-        Request::PciConfig { sbdf, reg, size, dir, data } => (Space::PciConfig { sbdf, reg }, size, dir, 1, false, data),
+        Request::PciConfig { sbdf, reg, size, dir, data } => {
+            (Space::PciConfig { sbdf, reg }, size, dir, 1, false, data)
+        }
         Request::TimeOffset { offset } => {
             dev.time_offset(ctx, offset);
             return 0;
@@ -232,7 +234,9 @@ pub fn serve<D: Device + ?Sized>(dev: &mut D, ctx: &mut Ctx<'_>, req: &Request) 
 #[cold]
 fn guest_failed(ctx: &Ctx<'_>, gpa: u64, e: Error) {
     let vcpu = ctx.vcpu.map_or(-1, |v| v as i64);
-    ctx.server.logger.warn(e.errno(), format_args!("ioreq: vCPU {vcpu}: guest memory at {gpa:#x}: {e}; request cut short"));
+    ctx.server
+        .logger
+        .warn(e.errno(), format_args!("ioreq: vCPU {vcpu}: guest memory at {gpa:#x}: {e}; request cut short"));
 }
 
 /// Logs that a request was refused (not delivered to the device).

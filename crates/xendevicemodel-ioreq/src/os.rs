@@ -129,7 +129,13 @@ impl Privcmd {
         let map = Mmap::new(&self.0, PAGE_SIZE)?;
         let arr = [gfn];
         let mut err: c_int = 0;
-        let arg = PrivcmdMmapBatchV2 { num: 1, dom, addr: map.ptr.as_ptr() as usize as u64, arr: arr.as_ptr(), err: &mut err };
+        let arg = PrivcmdMmapBatchV2 {
+            num: 1,
+            dom,
+            addr: map.ptr.as_ptr() as usize as u64,
+            arr: arr.as_ptr(),
+            err: &mut err,
+        };
         // SAFETY: the kernel reads `arg` and `arr`, writes `err`, fills the mapping we own.
         check(unsafe { libc::ioctl(self.0 .0, IOCTL_PRIVCMD_MMAPBATCH_V2 as _, &arg) })?;
         if err != 0 {

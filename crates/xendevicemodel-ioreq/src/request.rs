@@ -312,14 +312,9 @@ pub fn decode_buffered(e: &RawBufIoreq, second: Option<&RawBufIoreq>) -> Result<
         IOREQ_TYPE_PIO => {
             Request::Pio { port: e.addr as u16, size, dir: Dir::Write, count: 1, df: false, data: Data::Value(value) }
         }
-        IOREQ_TYPE_COPY => Request::Mmio {
-            addr: e.addr as u64,
-            size,
-            dir: Dir::Write,
-            count: 1,
-            df: false,
-            data: Data::Value(value),
-        },
+        IOREQ_TYPE_COPY => {
+            Request::Mmio { addr: e.addr as u64, size, dir: Dir::Write, count: 1, df: false, data: Data::Value(value) }
+        }
         IOREQ_TYPE_TIMEOFFSET => Request::TimeOffset { offset: value },
         t => return Err(Refusal::Type(t)),
     };
@@ -382,14 +377,30 @@ mod tests {
     use super::*;
 
     fn raw(type_: u8, addr: u64, size: u32, count: u32, dir_read: bool) -> RawIoreq {
-        RawIoreq { type_, addr, size, count, dir_read, state: STATE_IOREQ_READY, data: 0xdead_beef_cafe_f00d, ..Default::default() }
+        RawIoreq {
+            type_,
+            addr,
+            size,
+            count,
+            dir_read,
+            state: STATE_IOREQ_READY,
+            data: 0xdead_beef_cafe_f00d,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn port_and_mmio() {
         assert_eq!(
             decode(&raw(IOREQ_TYPE_PIO, 0x3f8, 1, 1, false)),
-            Ok(Request::Pio { port: 0x3f8, size: Size::B1, dir: Dir::Write, count: 1, df: false, data: Data::Value(0x0d) })
+            Ok(Request::Pio {
+                port: 0x3f8,
+                size: Size::B1,
+                dir: Dir::Write,
+                count: 1,
+                df: false,
+                data: Data::Value(0x0d)
+            })
         );
         assert_eq!(
             decode(&raw(IOREQ_TYPE_COPY, 0xf000_0008, 4, 1, true)),
@@ -459,7 +470,10 @@ mod tests {
         assert_eq!(used, 2);
         assert!(matches!(r, Request::Mmio { addr: 0xabcde, data: Data::Value(0x3333_4444_1111_2222), .. }));
         let pio = RawBufIoreq { type_: IOREQ_TYPE_PIO, size_log2: 0, addr: 0x70, data: 0x1ff, dir_read: false };
-        assert!(matches!(decode_buffered(&pio, None), Ok((Request::Pio { port: 0x70, data: Data::Value(0xff), .. }, 1))));
+        assert!(matches!(
+            decode_buffered(&pio, None),
+            Ok((Request::Pio { port: 0x70, data: Data::Value(0xff), .. }, 1))
+        ));
         let rd = RawBufIoreq { dir_read: true, ..pio };
         assert_eq!(decode_buffered(&rd, None), Err(Refusal::Type(IOREQ_TYPE_PIO)));
     }

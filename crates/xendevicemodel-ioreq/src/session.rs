@@ -248,7 +248,9 @@ impl Session {
                 self.serve_vcpu(dev, v, port)?;
             } else {
                 self.stats.unknown_ports += 1;
-                self.server.logger.warn(Errno::EINVAL, format_args!("ioreq: notification on unknown port {port}; ignored"));
+                self.server
+                    .logger
+                    .warn(Errno::EINVAL, format_args!("ioreq: notification on unknown port {port}; ignored"));
             }
         }
         self.drain_buffered(dev);
@@ -291,7 +293,10 @@ impl Session {
                 refused(
                     &self.server.logger,
                     Some(v),
-                    format_args!("{why} (type {} addr {:#x} size {} count {})", raw.type_, raw.addr, raw.size, raw.count),
+                    format_args!(
+                        "{why} (type {} addr {:#x} size {} count {})",
+                        raw.type_, raw.addr, raw.size, raw.count
+                    ),
                 );
                 // A read with immediate data reads as nothing there: all ones.
                 (raw.dir_read && !raw.data_is_ptr).then_some(u64::MAX)

@@ -244,6 +244,14 @@ impl SimXen {
         (pages.buffered.read_pointer(), pages.buffered.write_pointer())
     }
 
+    /// Makes the session's event channel report local port `port` as fired,
+    /// bound or not (a confused kernel, for tests).
+    pub fn deliver_port(&self, port: u32) {
+        lock(&self.sh.ev).queue.push_back(port);
+        self.sh.queued.fetch_add(1, Release);
+        self.sh.ev_cv.notify_all();
+    }
+
     /// Simulates a signal: the session's wait returns [`Wake::Signal`].
     pub fn raise_signal(&self, sig: i32) {
         lock(&self.sh.ev).signal = Some(sig);
@@ -391,10 +399,8 @@ impl Events for SimEvents {
     }
 
     fn notify(&self, port: u32) -> Result<()> {
-        let remote = *lock(&self.sh.ev)
-            .local_to_remote
-            .get(&port)
-            .ok_or(Error::Os { what: "notify", errno: Errno::EINVAL })?;
+        let remote =
+            *lock(&self.sh.ev).local_to_remote.get(&port).ok_or(Error::Os { what: "notify", errno: Errno::EINVAL })?;
         let v = remote.wrapping_sub(VCPU_REMOTE_BASE) as usize;
         if let (Some(n), Some((m, cv))) = (self.sh.notified.get(v), self.sh.wake.get(v)) {
             n.fetch_add(1, SeqCst);
@@ -512,7 +518,12 @@ impl Backend for SimXen {
         for v in 0..self.sh.nr_vcpus.min(SLOTS_PER_PAGE as u32) {
             set.ioreq.slot(v).expect("within the page").set_vp_eport(VCPU_REMOTE_BASE + v);
         }
-        *s = ServerState { id: Some(id), buffered: buffered != BufIoreq::Off, pages: Some(Arc::new(set)), ..Default::default() };
+        *s = ServerState {
+            id: Some(id),
+            buffered: buffered != BufIoreq::Off,
+            pages: Some(Arc::new(set)),
+            ..Default::default()
+        };
         drop(s);
         self.sh.record(format!("create_ioreq_server dom={domid} bufioreq={buffered:?} -> {id}"));
         Ok(id)
@@ -611,7 +622,15 @@ const EEXIST: Errno = Errno::from_raw(libc::EEXIST);
 
 /// A port request (as Xen would write it; `data` is the value of a write).
 pub fn pio(port: u16, size: Size, read: bool, data: u64) -> RawIoreq {
-    RawIoreq { addr: port as u64, data, count: 1, size: size.bytes(), dir_read: read, type_: IOREQ_TYPE_PIO, ..Default::default() }
+    RawIoreq {
+        addr: port as u64,
+        data,
+        count: 1,
+        size: size.bytes(),
+        dir_read: read,
+        type_: IOREQ_TYPE_PIO,
+        ..Default::default()
+    }
 }
 
 /// An MMIO request.

@@ -35,7 +35,13 @@ impl Xen {
     }
 
     /// Copies between `buf` and guest memory at `gpa`, a page at a time.
-    fn guest(&self, domid: DomId, gpa: u64, len: usize, mut each: impl FnMut(&os::ForeignPage, usize, usize, usize)) -> Result<()> {
+    fn guest(
+        &self,
+        domid: DomId,
+        gpa: u64,
+        len: usize,
+        mut each: impl FnMut(&os::ForeignPage, usize, usize, usize),
+    ) -> Result<()> {
         let mut done = 0usize;
         while done < len {
             let at = gpa.checked_add(done as u64).ok_or(Error::Os { what: "guest memory", errno: Errno::EFAULT })?;
@@ -172,7 +178,9 @@ impl Backend for Xen {
         let dm = &self.dm;
         let r = match (range, claim) {
             (IoRange::Port { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
-            (IoRange::Port { start, end }, false) => dm.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
+            (IoRange::Port { start, end }, false) => {
+                dm.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into())
+            }
             (IoRange::Mmio { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Mmio, start, end),
             (IoRange::Mmio { start, end }, false) => dm.unmap_io_range(domid, id, IoSpace::Mmio, start, end),
             (IoRange::Pci(s), true) => dm.map_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
