@@ -208,6 +208,11 @@ impl Session {
         &self.ports
     }
 
+    /// The local event channel port of the buffered page, if there is one.
+    pub fn buffered_port(&self) -> Option<u32> {
+        self.buf_port
+    }
+
     /// What the session has done so far.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -33,7 +33,7 @@ use crate::abi::*;
 use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
 use crate::error::{Error, Result};
 use crate::request::{Sbdf, Size};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -93,16 +93,54 @@ struct ServerState {
     pages: Option<Arc<PageSet>>,
 }
 
+/// A map from port to port, for the small port numbers the simulator
+/// hands out (a vector: no hashing on the hot path).
+#[derive(Default)]
+struct PortTable(Vec<u32>);
+
+impl PortTable {
+    const NONE: u32 = u32::MAX;
+    fn get(&self, p: u32) -> Option<u32> {
+        self.0.get(p as usize).copied().filter(|&v| v != Self::NONE)
+    }
+    fn insert(&mut self, p: u32, v: u32) {
+        if self.0.len() <= p as usize {
+            self.0.resize(p as usize + 1, Self::NONE);
+        }
+        self.0[p as usize] = v;
+    }
+    fn remove(&mut self, p: u32) -> Option<u32> {
+        let v = self.get(p)?;
+        self.0[p as usize] = Self::NONE;
+        Some(v)
+    }
+}
+
+/// Per local port: masked (fired, not yet unmasked) and pending (fired while masked).
+#[derive(Default, Clone, Copy)]
+struct PortState {
+    masked: bool,
+    pending: bool,
+}
+
 #[derive(Default)]
 struct EvState {
     next_local: u32,
-    local_to_remote: HashMap<u32, u32>,
-    remote_to_local: HashMap<u32, u32>,
-    masked: HashSet<u32>,
-    pending: HashSet<u32>,
+    local_to_remote: PortTable,
+    remote_to_local: PortTable,
+    /// Indexed by local port; ports beyond it were never bound.
+    ports: Vec<PortState>,
     queue: VecDeque<u32>,
     stop: bool,
     signal: Option<i32>,
+    /// The session's thread sleeps in `wait` (Block mode).
+    sleeping: bool,
+}
+
+impl EvState {
+    fn port(&mut self, p: u32) -> Option<&mut PortState> {
+        self.ports.get_mut(p as usize)
+    }
 }
 
 struct Shared {
@@ -117,8 +155,8 @@ struct Shared {
     ev: Mutex<EvState>,
     ev_cv: Condvar,
     queued: AtomicU32,
-    /// One lock and condition variable per vCPU, for its answers.
-    wake: Vec<(Mutex<()>, Condvar)>,
+    /// One lock (true while the vCPU sleeps) and condition variable per vCPU, for its answers.
+    wake: Vec<(Mutex<bool>, Condvar)>,
     notified: Vec<AtomicU64>,
     guest: Mutex<Vec<u8>>,
     recording: AtomicBool,
@@ -163,7 +201,7 @@ impl SimXen {
                 ev: Mutex::new(EvState { next_local: 5, ..EvState::default() }),
                 ev_cv: Condvar::new(),
                 queued: AtomicU32::new(0),
-                wake: (0..n).map(|_| (Mutex::new(()), Condvar::new())).collect(),
+                wake: (0..n).map(|_| (Mutex::new(false), Condvar::new())).collect(),
                 notified: (0..n).map(|_| AtomicU64::new(0)).collect(),
                 guest: Mutex::new(vec![0; 1 << 16]),
                 recording: AtomicBool::new(true),
@@ -324,16 +362,18 @@ impl Shared {
     /// (or, while masked, is left pending), as Linux's evtchn device does.
     fn fire(&self, remote: u32) {
         let mut ev = lock(&self.ev);
-        let Some(&local) = ev.remote_to_local.get(&remote) else { return };
-        if ev.masked.contains(&local) {
-            ev.pending.insert(local);
+        let Some(local) = ev.remote_to_local.get(remote) else { return };
+        let Some(st) = ev.port(local) else { return };
+        if st.masked {
+            st.pending = true;
             return;
         }
-        ev.masked.insert(local);
+        st.masked = true;
         ev.queue.push_back(local);
         self.queued.fetch_add(1, Release);
+        let sleeping = ev.sleeping;
         drop(ev);
-        if self.mode == WaitMode::Block {
+        if sleeping {
             self.ev_cv.notify_one();
         }
     }
@@ -372,13 +412,17 @@ impl Events for SimEvents {
         self.sh.os_fail("bind")?;
         self.sh.check_domid(domid)?;
         let mut ev = lock(&self.sh.ev);
-        if ev.remote_to_local.contains_key(&remote) {
+        if ev.remote_to_local.get(remote).is_some() || remote >= 1 << 16 {
             return Err(Error::Os { what: "bind", errno: Errno::EINVAL });
         }
         let local = ev.next_local;
         ev.next_local += 1;
         ev.local_to_remote.insert(local, remote);
         ev.remote_to_local.insert(remote, local);
+        if ev.ports.len() <= local as usize {
+            ev.ports.resize(local as usize + 1, PortState::default());
+        }
+        ev.ports[local as usize] = PortState::default();
         drop(ev);
         self.bound.push(local);
         self.sh.record(format!("bind remote={remote} -> {local}"));
@@ -387,10 +431,11 @@ impl Events for SimEvents {
 
     fn unbind(&mut self, port: u32) -> Result<()> {
         let mut ev = lock(&self.sh.ev);
-        let remote = ev.local_to_remote.remove(&port).ok_or(Error::Os { what: "unbind", errno: Errno::EINVAL })?;
-        ev.remote_to_local.remove(&remote);
-        ev.masked.remove(&port);
-        ev.pending.remove(&port);
+        let remote = ev.local_to_remote.remove(port).ok_or(Error::Os { what: "unbind", errno: Errno::EINVAL })?;
+        ev.remote_to_local.remove(remote);
+        if let Some(st) = ev.port(port) {
+            *st = PortState::default();
+        }
         ev.queue.retain(|&p| p != port);
         drop(ev);
         self.bound.retain(|&p| p != port);
@@ -400,15 +445,16 @@ impl Events for SimEvents {
 
     fn notify(&self, port: u32) -> Result<()> {
         let remote =
-            *lock(&self.sh.ev).local_to_remote.get(&port).ok_or(Error::Os { what: "notify", errno: Errno::EINVAL })?;
+            lock(&self.sh.ev).local_to_remote.get(port).ok_or(Error::Os { what: "notify", errno: Errno::EINVAL })?;
         let v = remote.wrapping_sub(VCPU_REMOTE_BASE) as usize;
         if let (Some(n), Some((m, cv))) = (self.sh.notified.get(v), self.sh.wake.get(v)) {
             n.fetch_add(1, SeqCst);
             if self.sh.mode == WaitMode::Block {
                 // Under the vCPU's lock, so that a vCPU about to sleep sees
                 // the state we published or gets this wake-up.
-                let _g = lock(m);
-                cv.notify_one();
+                if *lock(m) {
+                    cv.notify_one();
+                }
             }
         }
         Ok(())
@@ -416,9 +462,11 @@ impl Events for SimEvents {
 
     fn unmask(&mut self, port: u32) -> Result<()> {
         let mut ev = lock(&self.sh.ev);
-        ev.masked.remove(&port);
-        if ev.pending.remove(&port) {
-            ev.masked.insert(port);
+        let Some(st) = ev.port(port) else { return Ok(()) };
+        st.masked = false;
+        if st.pending {
+            st.pending = false;
+            st.masked = true;
             ev.queue.push_back(port);
             self.sh.queued.fetch_add(1, Release);
         }
@@ -470,7 +518,9 @@ impl Events for SimEvents {
                 // Real signals cannot wake a condition variable: look again every 20 ms.
                 let slice = Duration::from_millis(20);
                 let t = deadline.map_or(slice, |d| (d - now).min(slice));
-                let _ = self.sh.ev_cv.wait_timeout(ev, t).unwrap_or_else(|e| e.into_inner());
+                ev.sleeping = true;
+                let mut ev = self.sh.ev_cv.wait_timeout(ev, t).unwrap_or_else(|e| e.into_inner()).0;
+                ev.sleeping = false;
             }
         }
     }
@@ -709,10 +759,13 @@ impl SimVcpu {
                 while slot.state() != STATE_IORESP_READY {
                     let now = Instant::now();
                     if now >= deadline {
+                        *g = false;
                         return None;
                     }
+                    *g = true;
                     g = cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
                 }
+                *g = false;
             }
         }
         let data = slot.data();
