@@ -19,7 +19,7 @@ export RUSTFLAGS="-C passes=sancov-module -C llvm-args=-sanitizer-coverage-level
 bin=$ROOT/target/fuzz/x86_64-unknown-linux-gnu/release/ioreq
 pass=0 fail=0
 if [ -d regressions ] && [ -n "$(ls regressions)" ]; then
-    if "$bin" -runs=0 regressions/* > "$B/regressions.log" 2>&1; then
+    if "$bin" -runs=0 -artifact_prefix="$B/" regressions/* > "$B/regressions.log" 2>&1; then
         pass=$((pass + $(ls regressions | wc -l)))
         echo "regressions: $(ls regressions | wc -l) earlier findings replayed, all pass"
     else
@@ -27,7 +27,7 @@ if [ -d regressions ] && [ -n "$(ls regressions)" ]; then
     fi
 fi
 # Every committed seed runs once (each is a check), then the fuzzing.
-if "$bin" -runs=0 seeds > "$B/seeds.log" 2>&1; then
+if "$bin" -runs=0 -artifact_prefix="$B/" seeds > "$B/seeds.log" 2>&1; then
     pass=$((pass + $(ls seeds | wc -l)))
 else
     fail=$((fail + 1)); echo "FAIL: a committed seed fails:"; tail -20 "$B/seeds.log"

@@ -26,9 +26,12 @@ use xendevicemodel_ioreq::request::decode;
 use xendevicemodel_ioreq::sim::SimXen;
 use xendevicemodel_ioreq::*;
 
-/// Records accesses; answers with the value the input gives.
+/// Records accesses; answers with the value the input gives, and returns
+/// requests' values with bits flipped (`extra`), upper ones included: the
+/// session must mask what a device returns.
 struct Probe {
     answer: u64,
+    extra: u64,
     seen: Vec<(Access, Option<u64>)>,
 }
 
@@ -40,6 +43,9 @@ impl Device for Probe {
     fn write(&mut self, _: &mut Ctx<'_>, a: Access, v: u64) {
         assert_eq!(v & !a.size.mask(), 0, "a write value wider than its access: {a:?} {v:#x}");
         self.seen.push((a, Some(v)));
+    }
+    fn request(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> u64 {
+        serve(self, ctx, req) ^ self.extra
     }
 }
 
@@ -105,7 +111,7 @@ fn check_sync(xen: &SimXen, session: &mut Session, probe: &mut Probe, vcpu: u32,
                 let s = size.expect("a read has a size");
                 let last_read = probe.seen.iter().rev().find(|(_, v)| v.is_none());
                 assert!(last_read.is_some(), "a read without a device read");
-                assert_eq!(data, probe.answer & s.mask());
+                assert_eq!(data, (probe.answer ^ probe.extra) & s.mask());
             } else {
                 assert_eq!(data, raw.data, "data written for a request that returns none");
             }
@@ -163,13 +169,14 @@ fuzz_target!(|data: &[u8]| {
     let xen = SimXen::new(nr);
     let config = Config { buffered, logger: Logger::silent(), stop_on_signals: false, ..Config::default() };
     let mut session = Session::with_backend(xen.clone(), 1, config).unwrap();
-    let mut probe = Probe { answer: 0, seen: Vec::new() };
+    let mut probe = Probe { answer: 0, extra: 0, seen: Vec::new() };
     for _ in 0..32 {
         let Some(op) = input.u8() else { break };
         match op % 4 {
             0 | 1 => {
                 let (Some(v), Some(answer), Some(b)) = (input.u8(), input.u64(), input.bytes::<32>()) else { break };
                 probe.answer = answer;
+                probe.extra = answer.rotate_left(17) ^ 0xa5a5_0000_0000_0000;
                 check_sync(&xen, &mut session, &mut probe, v as u32 % nr, b);
             }
             2 if buffered != BufIoreq::Off => {
