@@ -125,7 +125,7 @@ check_suites() {
     suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
-    suite "the ioreq crate: docs, unsafe only in os.rs, README example, undo on the real backend" bash tests/ioreq/run.sh
+    suite "the ioreq crate: docs, unsafe in os.rs only, README example" bash tests/ioreq/run.sh
     local t
     for t in "${harness[@]}"; do
         suite "$t" "${OURS[@]}" "$B/$t"
@@ -146,7 +146,7 @@ check_suites() {
     suite "unload: Xen's library, for comparison (unmapped)" env LD_PRELOAD="$SHIM" "$B/unload" \
         /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 unmapped
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
-    suite "fuzzing ioreq decoding and the session state machine (short run)" bash tests/ioreq-fuzz/run.sh "${IOREQ_FUZZ_SECONDS:-10}"
+    suite "fuzzing ioreq decoding and session (short run)" bash tests/ioreq-fuzz/run.sh "${IOREQ_FUZZ_SECONDS:-10}"
 }
 
 case $mode in

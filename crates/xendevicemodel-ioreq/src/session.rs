@@ -399,3 +399,18 @@ impl Drop for Session {
         let _ = self.teardown(); // failures are logged
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A session can move to another thread; a server and a stopper can be shared.
+    #[test]
+    fn thread_safety() {
+        fn send<T: Send>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send::<super::Session>();
+        send_sync::<crate::Server>();
+        send_sync::<crate::Stopper>();
+        send_sync::<crate::Xen>();
+        send_sync::<crate::sim::SimXen>();
+    }
+}
