@@ -1,9 +1,12 @@
 //! How much a request costs the session, against the simulated hypervisor:
 //! decoding alone; a round trip in one thread (submit, serve, take the
-//! answer: the session's work plus the simulator's queue); a round trip
+//! answer: the session's work plus the simulator's queue), and the same
+//! without the session (the simulator's share: the floor); a round trip
 //! between a vCPU thread and the session thread (blocking on condition
 //! variables, and spinning); requests per second with N vCPU threads.
 //!   cargo run --release -p xendevicemodel-ioreq --example sim-bench [SECONDS_PER_POINT]
+//!   sim-bench count decode|floor|session N   N iterations of one, for instruction counts
+//!                                           (tests/ioreq/bench.sh runs it under callgrind)
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -45,7 +48,7 @@ fn session(xen: &Arc<SimXen>) -> Session {
 }
 
 /// ns per iteration of `f`, the median of 5 runs of `secs / 5` each.
-fn time_per(secs: f64, mut f: impl FnMut(u64)) -> f64 {
+fn time_per(secs: f64, f: &mut dyn FnMut(u64)) -> f64 {
     let mut runs = Vec::new();
     for _ in 0..5 {
         let t0 = Instant::now();
@@ -106,28 +109,73 @@ fn throughput(vcpus: u32, mode: WaitMode, secs: f64) -> f64 {
     total.load(SeqCst) as f64 / elapsed
 }
 
+/// The one-thread round trips as loops: `run(f)` calls `f(n)` for each iteration.
+fn floor_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+    let xen = SimXen::with_mode(1, mode);
+    let id = xen.create_ioreq_server(1, BufIoreq::Off).unwrap();
+    let pages = xen.map_ioreq_pages(1, id, false).unwrap();
+    let mut ev = xen.open_events(false).unwrap();
+    let port = ev.bind(1, pages.ioreq().slot(0).unwrap().vp_eport()).unwrap();
+    let cpu = xen.vcpu(0);
+    let mut fired = [0u32; 2];
+    run(&mut |n| {
+        cpu.submit(&sim::pio(0x500 + (n & 0xff) as u16, Size::B4, n & 1 == 0, n));
+        assert_eq!(ev.wait(&mut fired, Some(Duration::ZERO)).unwrap(), Wake::Ports(1));
+        ev.unmask(port).unwrap();
+        let slot = pages.ioreq().slot(0).unwrap();
+        black_box(slot.load());
+        slot.set_state(xendevicemodel_ioreq::abi::STATE_IOREQ_INPROCESS);
+        slot.set_data(7);
+        slot.set_state(xendevicemodel_ioreq::abi::STATE_IORESP_READY);
+        ev.notify(port).unwrap();
+        black_box(cpu.wait_response(Duration::ZERO).expect("answered"));
+    });
+}
+
+fn session_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+    let xen = SimXen::with_mode(1, mode);
+    let mut s = session(&xen);
+    let cpu = xen.vcpu(0);
+    let mut dev = Regs([7; 256]);
+    run(&mut |n| {
+        cpu.submit(&sim::pio(0x500 + (n & 0xff) as u16, Size::B4, n & 1 == 0, n));
+        s.run_once(&mut dev, Some(Duration::ZERO)).unwrap();
+        black_box(cpu.wait_response(Duration::ZERO).expect("answered"));
+    });
+}
+
+fn decode_loop(run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+    let raw = sim::pio(0x510, Size::B4, true, 0);
+    run(&mut |n| {
+        black_box(decode(black_box(&RawIoreq { addr: 0x500 + (n & 0xff), ..raw })).ok());
+    });
+}
+
 fn main() {
-    let secs: f64 = std::env::args().nth(1).map_or(1.0, |s| s.parse().expect("seconds"));
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("count") {
+        let n: u64 = args.get(3).and_then(|s| s.parse().ok()).expect("count WHAT N");
+        let mut run = |f: &mut dyn FnMut(u64)| (0..n).for_each(f);
+        match args[2].as_str() {
+            "decode" => decode_loop(&mut run),
+            "floor" => floor_loop(WaitMode::Spin, &mut run),
+            "session" => session_loop(WaitMode::Spin, &mut run),
+            w => panic!("count {w}?"),
+        }
+        return;
+    }
+    let secs: f64 = args.get(1).map_or(1.0, |s| s.parse().expect("seconds"));
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("xendevicemodel-ioreq simulated benchmark ({cores} cores, {secs} s per point, medians of 5)");
 
-    let raw = sim::pio(0x510, Size::B4, true, 0);
-    let ns = time_per(secs, |n| {
-        black_box(decode(black_box(&RawIoreq { addr: 0x500 + (n & 0xff), ..raw })).ok());
-    });
+    let mut ns = 0.0;
+    decode_loop(&mut |f| ns = time_per(secs, f));
     println!("decode one request                                  {ns:8.1} ns");
-
     for mode in [WaitMode::Spin, WaitMode::Block] {
-        let xen = SimXen::with_mode(1, mode);
-        let mut s = session(&xen);
-        let cpu = xen.vcpu(0);
-        let mut dev = Regs([7; 256]);
-        let ns = time_per(secs, |n| {
-            cpu.submit(&sim::pio(0x500 + (n & 0xff) as u16, Size::B4, n & 1 == 0, n));
-            s.run_once(&mut dev, Some(Duration::ZERO)).unwrap();
-            black_box(cpu.wait_response(Duration::ZERO).expect("answered"));
-        });
-        println!("round trip, one thread ({mode:?} simulator)              {ns:8.1} ns");
+        floor_loop(mode, &mut |f| ns = time_per(secs, f));
+        println!("round trip, one thread, simulator alone ({mode:?})        {ns:8.1} ns");
+        session_loop(mode, &mut |f| ns = time_per(secs, f));
+        println!("round trip, one thread, with the session ({mode:?})       {ns:8.1} ns");
     }
 
     for mode in [WaitMode::Spin, WaitMode::Block] {
