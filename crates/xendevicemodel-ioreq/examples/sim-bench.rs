@@ -109,8 +109,11 @@ fn throughput(vcpus: u32, mode: WaitMode, secs: f64) -> f64 {
     total.load(SeqCst) as f64 / elapsed
 }
 
+/// What runs a loop body: timed ([`time_per`]) or counted.
+type Driver<'a> = &'a mut dyn FnMut(&mut dyn FnMut(u64));
+
 /// The one-thread round trips as loops: `run(f)` calls `f(n)` for each iteration.
-fn floor_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+fn floor_loop(mode: WaitMode, run: Driver<'_>) {
     let xen = SimXen::with_mode(1, mode);
     let id = xen.create_ioreq_server(1, BufIoreq::Off).unwrap();
     let pages = xen.map_ioreq_pages(1, id, false).unwrap();
@@ -132,7 +135,7 @@ fn floor_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
     });
 }
 
-fn session_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+fn session_loop(mode: WaitMode, run: Driver<'_>) {
     let xen = SimXen::with_mode(1, mode);
     let mut s = session(&xen);
     let cpu = xen.vcpu(0);
@@ -144,7 +147,7 @@ fn session_loop(mode: WaitMode, run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
     });
 }
 
-fn decode_loop(run: &mut dyn FnMut(&mut dyn FnMut(u64))) {
+fn decode_loop(run: Driver<'_>) {
     let raw = sim::pio(0x510, Size::B4, true, 0);
     run(&mut |n| {
         black_box(decode(black_box(&RawIoreq { addr: 0x500 + (n & 0xff), ..raw })).ok());

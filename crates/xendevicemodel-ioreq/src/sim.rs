@@ -529,7 +529,6 @@ impl Events for SimEvents {
         let sh = self.sh.clone();
         Stopper::new(move || {
             lock(&sh.ev).stop = true;
-            sh.queued.fetch_add(0, Release);
             sh.ev_cv.notify_all();
         })
     }
