@@ -94,7 +94,11 @@ fn check_sync(xen: &SimXen, session: &mut Session, probe: &mut Probe, vcpu: u32,
     }
     assert_eq!(after[30] & 0x0f, STATE_IORESP_READY);
     assert_eq!(after[30] & 0xf0, b[30] & 0xf0, "flag bits changed");
-    assert_eq!((&after[..8], &after[16..30], after[31]), (&b[..8], &b[16..30], b[31]), "more than data and state changed");
+    assert_eq!(
+        (&after[..8], &after[16..30], after[31]),
+        (&b[..8], &b[16..30], b[31]),
+        "more than data and state changed"
+    );
     let data = u64::from_le_bytes(after[8..16].try_into().unwrap());
     let decoded = decode(&raw);
     match decoded {
@@ -125,7 +129,9 @@ fn check_sync(xen: &SimXen, session: &mut Session, probe: &mut Probe, vcpu: u32,
         | Ok(Request::Mmio { size, dir: Dir::Read, count, df, data: Data::Guest(g), .. }) => {
             Some((g, size.bytes() as u64, count as u64, df))
         }
-        Ok(Request::PciConfig { size, dir: Dir::Read, data: Data::Guest(g), .. }) => Some((g, size.bytes() as u64, 1, false)),
+        Ok(Request::PciConfig { size, dir: Dir::Read, data: Data::Guest(g), .. }) => {
+            Some((g, size.bytes() as u64, 1, false))
+        }
         _ => None,
     };
     for (i, (x, y)) in guest_before.iter().zip(&guest_after).enumerate() {
@@ -150,7 +156,10 @@ fn check_accesses(req: &Request, raw: &RawIoreq, seen: &[(Access, Option<u64>)])
         match (a.space, *req) {
             (Space::Port(p), Request::Pio { port, .. }) => assert_eq!(p, port),
             (Space::Mmio(m), Request::Mmio { addr, size, count, df, .. }) => {
-                assert!(within(m, size.bytes() as u64, addr, size.bytes() as u64, count as u64, df), "{m:#x} outside {req:?}")
+                assert!(
+                    within(m, size.bytes() as u64, addr, size.bytes() as u64, count as u64, df),
+                    "{m:#x} outside {req:?}"
+                )
             }
             (Space::PciConfig { sbdf, reg }, Request::PciConfig { .. }) => {
                 assert_eq!(sbdf.0 as u64, raw.addr >> 32);
