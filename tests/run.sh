@@ -152,6 +152,7 @@ check_suites() {
     suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
+    suite "the ioreq crate: docs, unsafe in os.rs only, README example" bash tests/ioreq/run.sh
     local t
     for t in "${harness[@]}"; do
         suite "$t" ours "$B/$t"
@@ -172,6 +173,7 @@ check_suites() {
     suite "unload: Xen's library, for comparison (unmapped)" env LD_PRELOAD="$SHIM" "$B/unload" \
         /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 unmapped
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
+    suite "fuzzing ioreq decoding and session (short run)" bash tests/ioreq-fuzz/run.sh "${IOREQ_FUZZ_SECONDS:-10}"
 }
 
 # The suites of a foreign architecture, under qemu-user.

@@ -1,0 +1,225 @@
+//! [`Xen`]: the [`Backend`] for a real hypervisor. Device-model operations
+//! go through a [`DeviceModel`]; pages are mapped and event channels bound
+//! with `/dev/xen/privcmd` and `/dev/xen/evtchn` directly (the `os` module),
+//! as libxenforeignmemory and libxenevtchn would, with no C library.
+
+use crate::abi::{BufferedPage, IoreqPage, PAGE_SIZE};
+use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
+use crate::error::{Error, Result};
+use crate::os;
+use std::sync::Arc;
+use std::time::Duration;
+use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId, IoSpace};
+
+/// The real hypervisor, reached through a [`DeviceModel`] and privcmd.
+#[derive(Debug)]
+pub struct Xen {
+    dm: Arc<DeviceModel>,
+    privcmd: os::Privcmd,
+}
+
+impl Xen {
+    /// Uses `dm` for device-model operations and opens `/dev/xen/privcmd`
+    /// for mappings.
+    pub fn new(dm: Arc<DeviceModel>) -> Result<Self> {
+        if !os::page_size_ok() {
+            return Err(Error::Unsupported("the system's page size is not Xen's 4 KiB"));
+        }
+        let privcmd = os::Privcmd::open().map_err(|errno| Error::Os { what: "open /dev/xen/privcmd", errno })?;
+        Ok(Xen { dm, privcmd })
+    }
+
+    /// The device-model handle.
+    pub fn device_model(&self) -> &Arc<DeviceModel> {
+        &self.dm
+    }
+
+    /// Copies between `buf` and guest memory at `gpa`, a page at a time.
+    fn guest(
+        &self,
+        domid: DomId,
+        gpa: u64,
+        len: usize,
+        mut each: impl FnMut(&os::ForeignPage, usize, usize, usize),
+    ) -> Result<()> {
+        let mut done = 0usize;
+        while done < len {
+            let at = gpa.checked_add(done as u64).ok_or(Error::Os { what: "guest memory", errno: Errno::EFAULT })?;
+            let off = (at % PAGE_SIZE as u64) as usize;
+            let n = (PAGE_SIZE - off).min(len - done);
+            let page = self
+                .privcmd
+                .map_foreign(domid, at / PAGE_SIZE as u64)
+                .map_err(|errno| Error::Os { what: "map guest memory", errno })?;
+            each(&page, off, done, n);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+struct XenPages {
+    map: os::ResourceMapping,
+    buffered: bool,
+}
+
+impl Pages for XenPages {
+    fn ioreq(&self) -> &IoreqPage {
+        // With a buffered page it is frame 0 of the mapping, ours frame 1.
+        self.map.ioreq_page(self.buffered as u32)
+    }
+    fn buffered(&self) -> Option<&BufferedPage> {
+        self.buffered.then(|| self.map.buffered_page(0))
+    }
+}
+
+struct XenEvents {
+    evtchn: os::Evtchn,
+    bound: Vec<u32>,
+    stop: Arc<os::EventFd>,
+    signals: Option<i32>,
+}
+
+impl Events for XenEvents {
+    fn bind(&mut self, domid: DomId, remote_port: u32) -> Result<u32> {
+        let p = self
+            .evtchn
+            .bind_interdomain(domid, remote_port)
+            .map_err(|errno| Error::Os { what: "bind event channel", errno })?;
+        self.bound.push(p);
+        Ok(p)
+    }
+
+    fn unbind(&mut self, port: u32) -> Result<()> {
+        self.bound.retain(|&p| p != port);
+        self.evtchn.unbind(port).map_err(|errno| Error::Os { what: "unbind event channel", errno })
+    }
+
+    fn notify(&self, port: u32) -> Result<()> {
+        self.evtchn.notify(port).map_err(|errno| Error::Os { what: "notify event channel", errno })
+    }
+
+    fn unmask(&mut self, port: u32) -> Result<()> {
+        self.evtchn.unmask(port).map_err(|errno| Error::Os { what: "unmask event channel", errno })
+    }
+
+    fn wait(&mut self, ports: &mut [u32], timeout: Option<Duration>) -> Result<Wake> {
+        let read = |e: &os::Evtchn, ports: &mut [u32]| {
+            e.read(ports).map_err(|errno| Error::Os { what: "read event channel", errno })
+        };
+        // Ports already pending need no system call to wait for.
+        let n = read(&self.evtchn, ports)?;
+        if n > 0 {
+            return Ok(Wake::Ports(n));
+        }
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+        let ready = os::poll_readable([self.evtchn.raw(), self.stop.raw(), self.signals.unwrap_or(-1)], ms)
+            .map_err(|errno| Error::Os { what: "poll", errno })?;
+        if ready[2] || (self.signals.is_some() && os::signalled().is_some()) {
+            return Ok(Wake::Signal(os::signalled().unwrap_or(0)));
+        }
+        if ready[1] && self.stop.take() {
+            return Ok(Wake::Stopped);
+        }
+        match read(&self.evtchn, ports)? {
+            0 => Ok(Wake::Timeout),
+            n => Ok(Wake::Ports(n)),
+        }
+    }
+
+    fn stopper(&self) -> Stopper {
+        let stop = self.stop.clone();
+        Stopper::new(move || stop.signal())
+    }
+}
+
+impl Drop for XenEvents {
+    fn drop(&mut self) {
+        // Closing the device unbinds too; unbinding first frees the ports now.
+        for p in self.bound.drain(..) {
+            let _ = self.evtchn.unbind(p);
+        }
+    }
+}
+
+impl Backend for Xen {
+    fn nr_vcpus(&self, domid: DomId) -> Result<u32> {
+        Ok(self.dm.nr_vcpus(domid)?)
+    }
+
+    fn create_ioreq_server(&self, domid: DomId, buffered: BufIoreq) -> Result<IoServId> {
+        Ok(self.dm.create_ioreq_server(domid, buffered)?)
+    }
+
+    fn map_ioreq_pages(&self, domid: DomId, id: IoServId, buffered: bool) -> Result<Box<dyn Pages>> {
+        // Frame 0 is the buffered page, frame 1 the synchronous one
+        // (XENMEM_resource_ioreq_server_frame_bufioreq / _ioreq(0)).
+        let (idx, num) = if buffered { (0, 2) } else { (1, 1) };
+        let map = self
+            .privcmd
+            .map_ioreq_server(domid, id, idx, num)
+            .map_err(|errno| Error::Os { what: "map ioreq server pages", errno })?;
+        Ok(Box::new(XenPages { map, buffered }))
+    }
+
+    fn bufioreq_port(&self, domid: DomId, id: IoServId) -> Result<u32> {
+        Ok(self.dm.get_ioreq_server_info(domid, id, false)?.bufioreq_port)
+    }
+
+    fn set_ioreq_server_state(&self, domid: DomId, id: IoServId, enabled: bool) -> Result<()> {
+        Ok(self.dm.set_ioreq_server_state(domid, id, enabled)?)
+    }
+
+    fn destroy_ioreq_server(&self, domid: DomId, id: IoServId) -> Result<()> {
+        Ok(self.dm.destroy_ioreq_server(domid, id)?)
+    }
+
+    fn claim(&self, domid: DomId, id: IoServId, range: IoRange, claim: bool) -> Result<()> {
+        let dm = &self.dm;
+        let r = match (range, claim) {
+            (IoRange::Port { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
+            (IoRange::Port { start, end }, false) => {
+                dm.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into())
+            }
+            (IoRange::Mmio { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Mmio, start, end),
+            (IoRange::Mmio { start, end }, false) => dm.unmap_io_range(domid, id, IoSpace::Mmio, start, end),
+            (IoRange::Pci(s), true) => dm.map_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
+            (IoRange::Pci(s), false) => dm.unmap_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
+        };
+        Ok(r?)
+    }
+
+    fn interrupt(&self, domid: DomId, irq: Interrupt) -> Result<()> {
+        let dm = &self.dm;
+        let r = match irq {
+            Interrupt::IsaLevel { irq, level } => dm.set_isa_irq_level(domid, irq, level),
+            Interrupt::PciIntx { sbdf, pin, level } => {
+                dm.set_pci_intx_level(domid, sbdf.segment(), sbdf.bus(), sbdf.device(), pin, level)
+            }
+            Interrupt::Msi { addr, data } => dm.inject_msi(domid, addr, data),
+            Interrupt::Line { irq, level } => dm.set_irq_level(domid, irq, level),
+            Interrupt::LinkRoute { link, irq } => dm.set_pci_link_route(domid, link, irq),
+        };
+        Ok(r?)
+    }
+
+    fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>> {
+        let evtchn = os::Evtchn::open().map_err(|errno| Error::Os { what: "open /dev/xen/evtchn", errno })?;
+        let stop = Arc::new(os::EventFd::new().map_err(|errno| Error::Os { what: "eventfd", errno })?);
+        let signals = if stop_on_signals {
+            Some(os::signal_pipe().map_err(|errno| Error::Os { what: "signal pipe", errno })?)
+        } else {
+            None
+        };
+        Ok(Box::new(XenEvents { evtchn, bound: Vec::new(), stop, signals }))
+    }
+
+    fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
+        let len = buf.len();
+        self.guest(domid, gpa, len, |page, off, done, n| page.read(off, &mut buf[done..done + n]))
+    }
+
+    fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
+        self.guest(domid, gpa, buf.len(), |page, off, done, n| page.write(off, &buf[done..done + n]))
+    }
+}
