@@ -14,7 +14,9 @@
 //!   is made at the first open that needs it.
 //! - **fork()**: prepare takes the table lock, then the thread registry lock
 //!   (so no open, release or thread registration is half done); the child
-//!   clears what threads that do not exist there left behind.
+//!   clears what threads that do not exist there left behind. (The safe
+//!   crate's `os` module owns its own process generation, by which a
+//!   handle knows it was inherited, and resets it in a child itself.)
 //! - **Unload**: never. The library is linked `-z nodelete` (build.rs), so
 //!   `dlclose()` leaves it mapped: threads that made calls give their records
 //!   back through a pthread key destructor when they exit (possibly after

@@ -137,7 +137,7 @@ table() {
 
 check_suites() {
     build_all
-    suite "unit tests (cargo, both crates, doc examples)" "$CARGO" test --release --locked --workspace
+    suite "unit tests (cargo: every crate of the workspace, doc examples)" "$CARGO" test --release --locked --workspace
     suite "lint: rustfmt, clippy without warnings" bash -c \
         ". tests/lib/checks.sh; check 'cargo fmt --check' $CARGO fmt --all --check
          check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace -- -D warnings; summary lint"
