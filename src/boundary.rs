@@ -274,3 +274,21 @@ pub fn close<H>(dmod: *mut H) -> c_int {
     }
     rc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_minus_one_with_eio() {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        nix::errno::Errno::set_raw(0);
+        let rc = guard("test", || -> Option<c_int> { panic!("a bug") });
+        let errno = nix::errno::Errno::last_raw();
+        std::panic::set_hook(quiet);
+        assert_eq!((rc, errno), (Some(-1), libc::EIO));
+        let r = guard("test", || -> Result<(), Error> { panic!("a bug") });
+        assert_eq!(r, Err(Error::Os(Errno::EIO)));
+    }
+}

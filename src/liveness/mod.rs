@@ -205,12 +205,17 @@ impl Pin {
         }
     }
 
-    /// The shared counts, when there is no record to use.
+    /// The shared counts, when there is no record to use. `extern "C"`: it
+    /// cannot unwind, so the call path keeps no unwinding state for it (see
+    /// the safe crate's `submit_indirect`).
     #[cold]
     #[inline(never)]
-    fn count(gate: &'static Gate, key: u64) -> Pin {
+    #[allow(improper_ctypes_definitions)] // a Rust-to-Rust call
+    extern "C" fn count(gate: &'static Gate, key: u64) -> Pin {
         if core::ptr::eq(mine::get(), &NONE) {
-            register(); // for this thread's next calls
+            // For this thread's next calls. Should it panic (nothing in it
+            // is expected to), the thread simply stays without a record.
+            let _ = std::panic::catch_unwind(register);
         }
         counted_enter(key as usize);
         let shard = gate.count_enter(my_shard());
@@ -420,6 +425,27 @@ mod tests {
         .join()
         .unwrap();
         assert!(!rec.owned.load(Relaxed), "an exited thread's record is free again");
+    }
+
+    #[test]
+    fn a_call_that_panics_still_ends() {
+        let _serial = SERIAL.lock().unwrap();
+        init();
+        let gate: &'static Gate = Box::leak(Box::new(Gate::new(0x99)));
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        for _ in 0..3 {
+            // The first through the counts, then through this thread's record.
+            let r = std::panic::catch_unwind(|| {
+                let _pin = Pin::enter(gate, 0x99).expect("open");
+                panic!("a bug inside the call");
+            });
+            assert!(r.is_err());
+            assert!(!in_call(0x99), "the unwound call still announces itself");
+        }
+        std::panic::set_hook(quiet);
+        assert!(gate.begin_close(0x99));
+        wait_unused(gate, 0x99); // would wait forever for a call that never ended
     }
 
     #[test]
