@@ -1,15 +1,19 @@
 /*
  * A minimal test framework for the C harness: counted checks, a capturing
- * xentoollog logger, and a closing "suite: N passed, M failed" line.
+ * xentoollog logger, descriptors counted, scenarios in a fresh child, and a
+ * closing "suite: N passed, M failed" line.
  */
 #ifndef XDM_CHECK_H
 #define XDM_CHECK_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xentoollog.h>
 
 static int t_passed, t_failed;
@@ -43,6 +47,49 @@ static int t_passed, t_failed;
         int e_ = errno;                                                    \
         CHECK(rc_ == 0, "%s: rc %d errno %d (%s)", #call, rc_, e_, strerror(e_)); \
     } while (0)
+
+/* Open file descriptors of this process. */
+static inline int t_count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n - 1; /* the directory stream's own descriptor */
+}
+
+/*
+ * Runs `scenario` in a child forked now, with its own counts (at most 60 s,
+ * then it is killed by SIGALRM): returns the child's failed checks (255 if
+ * it crashed) and adds its passed ones to ours. For scenarios that need a
+ * process in which the library has done nothing yet.
+ */
+static inline int t_in_child(void (*scenario)(void))
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return 255;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60);
+        t_passed = t_failed = 0;
+        scenario();
+        if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
+            t_failed++;
+        _exit(t_failed > 250 ? 250 : t_failed);
+    }
+    close(p[1]);
+    int status = -1, passed = 0;
+    waitpid(pid, &status, 0);
+    if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
+        t_passed += passed;
+    close(p[0]);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
 
 static inline int t_done(const char *suite)
 {

@@ -55,22 +55,10 @@ void free(void *p) { __libc_free(p); }
 
 #define DOM 5
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1;
-}
-
 /* Opening with no memory at all: NULL/ENOMEM, nothing leaked; then it works. */
 static void no_memory_at_first_open(void)
 {
-    int fds = count_fds();
+    int fds = t_count_fds();
     atomic_store(&fail_allocs, 1);
     errno = 0;
     xendevicemodel_handle *h = xendevicemodel_open(NULL, 0);
@@ -78,18 +66,18 @@ static void no_memory_at_first_open(void)
     atomic_store(&fail_allocs, 0);
     CHECK(h == NULL && e == ENOMEM, "open without memory: %p errno %d, want NULL ENOMEM", (void *)h, e);
     CHECK(atomic_load(&failed_allocs) > 0, "the library never asked for memory");
-    CHECK(count_fds() == fds, "open without memory left %d descriptors", count_fds() - fds);
+    CHECK(t_count_fds() == fds, "open without memory left %d descriptors", t_count_fds() - fds);
     h = xendevicemodel_open(NULL, 0);
     CHECK(h != NULL, "open once memory is back");
     CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM, 4, 1));
     CHECK_OK(xendevicemodel_close(h));
-    CHECK(count_fds() == fds, "descriptors %d -> %d", fds, count_fds());
+    CHECK(t_count_fds() == fds, "descriptors %d -> %d", fds, t_count_fds());
 }
 
 /* Calls need no memory; opens that need a new table chunk fail cleanly. */
 static void no_memory_later(void)
 {
-    int fds = count_fds();
+    int fds = t_count_fds();
     xendevicemodel_handle *h[80];
     h[0] = xendevicemodel_open(NULL, 0);
     CHECK(h[0] != NULL, "open");
@@ -116,7 +104,7 @@ static void no_memory_later(void)
     for (int i = 0; i < 80; i++)
         if (h[i])
             CHECK_OK(xendevicemodel_close(h[i]));
-    CHECK(count_fds() == fds, "descriptors %d -> %d", fds, count_fds());
+    CHECK(t_count_fds() == fds, "descriptors %d -> %d", fds, t_count_fds());
     for (int i = 0; i < 80; i++)
         h[i] = xendevicemodel_open(NULL, 0);
     int ok = 0;
@@ -128,7 +116,7 @@ static void no_memory_later(void)
 /* No descriptor left: NULL/EMFILE, no slot or descriptor leaked. */
 static void no_descriptors(void)
 {
-    int fds = count_fds();
+    int fds = t_count_fds();
     struct rlimit old, low;
     getrlimit(RLIMIT_NOFILE, &old);
     low = old;
@@ -154,7 +142,7 @@ static void no_descriptors(void)
     while (nfill > 0)
         close(filler[--nfill]);
     setrlimit(RLIMIT_NOFILE, &old);
-    CHECK(count_fds() == fds, "descriptors %d -> %d", fds, count_fds());
+    CHECK(t_count_fds() == fds, "descriptors %d -> %d", fds, t_count_fds());
     c = xendevicemodel_open(NULL, 0);
     CHECK(c != NULL, "open once descriptors are back");
     CHECK_OK(xendevicemodel_close(c));
@@ -197,46 +185,20 @@ static void no_memory_for_libxencall(void)
 {
     fp_config("probe_errno", ENOTTY);
     xendevicemodel_handle *warm = xendevicemodel_open(NULL, 0); /* first open: process set-up done */
-    int fds = count_fds();
+    int fds = t_count_fds();
     atomic_store(&fail_allocs, 1);
     errno = 0;
     xendevicemodel_handle *h = xendevicemodel_open(NULL, 0);
     int e = errno;
     atomic_store(&fail_allocs, 0);
     CHECK(h == NULL && e == ENOMEM, "libxencall open without memory: %p errno %d", (void *)h, e);
-    CHECK(count_fds() == fds, "libxencall open without memory left %d descriptors", count_fds() - fds);
+    CHECK(t_count_fds() == fds, "libxencall open without memory left %d descriptors", t_count_fds() - fds);
     h = xendevicemodel_open(NULL, 0);
     CHECK(h != NULL, "libxencall open once memory is back");
     CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM, 4, 1));
     CHECK_OK(xendevicemodel_close(h));
     CHECK_OK(xendevicemodel_close(warm));
     fp_config("probe_errno", 0);
-}
-
-/* Runs `scenario` in a fresh child: its failed checks (its passed ones are
- * added to ours). */
-static int in_child(void (*scenario)(void))
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return 255;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        alarm(30);
-        t_passed = t_failed = 0;
-        scenario();
-        if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
-            t_failed++;
-        _exit(t_failed > 250 ? 250 : t_failed);
-    }
-    close(p[1]);
-    int status = -1, passed = 0;
-    waitpid(pid, &status, 0);
-    if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
-        t_passed += passed;
-    close(p[0]);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
 }
 
 int main(void)
@@ -251,7 +213,7 @@ int main(void)
     };
     for (unsigned i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
         printf("exhaustion: %s\n", scenarios[i].name);
-        int f = in_child(scenarios[i].run);
+        int f = t_in_child(scenarios[i].run);
         CHECK(f == 0, "%s: %d checks failed (255: crashed)", scenarios[i].name, f);
     }
     return t_done("exhaustion");

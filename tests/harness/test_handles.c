@@ -17,19 +17,6 @@
 
 #define DOM 5
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n - 1; /* the directory stream's own descriptor */
-}
-
 /* Invalid handles log to stderr: keep the test output readable. */
 static int quiet_stderr(void)
 {
@@ -131,7 +118,7 @@ static void test_fork(void)
     CHECK(fp_restriction(parent_fd) == -1, "parent fd restricted");
 
     /* 1000 forks, each child closing its inherited copy: no descriptor leaks. */
-    int fds = count_fds();
+    int fds = t_count_fds();
     int bad = 0;
     for (int i = 0; i < 1000; i++) {
         pid = fork();
@@ -141,7 +128,7 @@ static void test_fork(void)
         bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     CHECK(bad == 0, "%d of 1000 children could not close their inherited handle", bad);
-    CHECK(count_fds() == fds, "parent fds %d -> %d over 1000 forks", fds, count_fds());
+    CHECK(t_count_fds() == fds, "parent fds %d -> %d over 1000 forks", fds, t_count_fds());
     CHECK_OK(xendevicemodel_inject_msi(h, DOM, 0xfee00000, 0x30));
     CHECK_OK(xendevicemodel_close(h));
 }
@@ -187,7 +174,7 @@ static void *worker(void *arg)
 static void test_threads(void)
 {
     fp_config("record", 0); /* the double is only a fast kernel here */
-    int fds = count_fds();
+    int fds = t_count_fds();
     for (int i = 0; i < SLOTS; i++)
         atomic_store(&slots[i], xendevicemodel_open(NULL, 0));
     int saved = quiet_stderr();
@@ -209,7 +196,7 @@ static void test_threads(void)
     CHECK(re > OPS / 64, "only %ld handles were closed during the calls", re);
     CHECK(atomic_load(&open_failures) == 0 && atomic_load(&close_failures) == 0,
           "%ld opens and %ld closes failed", atomic_load(&open_failures), atomic_load(&close_failures));
-    CHECK(count_fds() == fds, "fds %d -> %d after the stress test", fds, count_fds());
+    CHECK(t_count_fds() == fds, "fds %d -> %d after the stress test", fds, t_count_fds());
 }
 
 int main(void)

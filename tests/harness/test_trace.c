@@ -222,31 +222,6 @@ static void to_stderr(void)
     CHECK(lines == 3 && good == 3, "stderr: %d of %d lines well formed, want 3", good, lines);
 }
 
-static int in_child(void (*scenario)(void))
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return 255;
-    unlink(path);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        alarm(60);
-        t_passed = t_failed = 0;
-        scenario();
-        if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
-            t_failed++;
-        _exit(t_failed > 250 ? 250 : t_failed);
-    }
-    close(p[1]);
-    int status = -1, passed = 0;
-    waitpid(pid, &status, 0);
-    if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
-        t_passed += passed;
-    close(p[0]);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
-}
-
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/xdm-trace-test.%d", getpid());
@@ -259,7 +234,8 @@ int main(void)
         { "stderr", to_stderr },
     };
     for (unsigned i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
-        int f = in_child(scenarios[i].run);
+        unlink(path); /* each scenario starts with no trace file */
+        int f = t_in_child(scenarios[i].run);
         CHECK(f == 0, "trace, %s: %d checks failed (255: crashed)", scenarios[i].name, f);
     }
     unlink(path);

@@ -37,18 +37,6 @@ static void *handle;
 static pthread_barrier_t called, unloaded;
 static int failures;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1;
-}
-
 /* Lines of /proc/self/maps that map `path` (by its real file name). */
 static int mappings(const char *path)
 {
@@ -113,13 +101,13 @@ int main(int argc, char **argv)
     const char *path = argv[1];
     int stays = !strcmp(argv[2], "stays");
     alarm(120); /* a hang becomes a failure */
-    int fds = count_fds();
+    int fds = t_count_fds();
     int bad = 0;
     for (int i = 0; i < ROUNDS; i++)
         bad += round_trip(path);
     CHECK(bad == 0, "%d of %d load/use/close/unload rounds failed", bad, ROUNDS);
     CHECK(failures == 0, "%d calls from threads failed", failures);
-    CHECK(count_fds() == fds, "descriptors %d -> %d after %d rounds", fds, count_fds(), ROUNDS);
+    CHECK(t_count_fds() == fds, "descriptors %d -> %d after %d rounds", fds, t_count_fds(), ROUNDS);
     int maps = mappings(path);
     if (stays)
         CHECK(maps > 0, "the library was unmapped, but is meant to stay (-z nodelete)");

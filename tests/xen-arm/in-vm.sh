@@ -7,21 +7,7 @@ T=5
 SPI=40 # the target has SPIs 32-63 (mkdomain.c)
 export LD_LIBRARY_PATH=/payload/xen # tooling (libxenctrl) uses Xen's own library
 . ./checks.sh
-
-with_domain() { # LIB OUT CMD...: fresh domain T, run CMD with LIB, destroy
-    lib=$1 out=$2; shift 2
-    if ! ./mkdomain create $T > /dev/null; then bad "cannot create domain $T"; return 1; fi
-    LD_LIBRARY_PATH=/payload/$lib:/payload/stub "$@" > "$out" 2>&1
-    ./mkdomain destroy $T
-}
-
-both() { # NAME DRIVER-ARGS...: the driver with Xen's library and with ours
-    name=$1; shift
-    with_domain xen /tmp/$name.xen ./driver "$@"
-    with_domain ours /tmp/$name.ours ./driver "$@"
-    expect /tmp/$name.xen '^close = 0' "$name: the driver ran to the end with Xen's library"
-    compare "$name: rc/errno/out-values of Xen's library and ours" /tmp/$name.xen /tmp/$name.ours 10
-}
+. ./domains.sh
 
 echo "xen: $(cat /sys/hypervisor/version/major 2>/dev/null).$(cat /sys/hypervisor/version/minor 2>/dev/null)$(cat /sys/hypervisor/version/extra 2>/dev/null) on $(uname -m), dom0 $(uname -r)"
 both lifecycle lifecycle $SPI

@@ -122,7 +122,7 @@ $XCC -O1 -g -std=gnu11 -Wall -Werror -Itests/fake "${XCF[@]}" -o "$P/driver" tes
     -L"$B" -lxendevicemodel -L"$P/stub" -lfakeprivcmd "${XLD[@]}"
 cp "$B/libxendevicemodel.so.1.4" "$P/ours/libxendevicemodel.so.1"
 cp /usr/lib/aarch64-linux-gnu/libxendevicemodel.so.1.4 "$P/xen/libxendevicemodel.so.1"
-cp tests/xen-arm/in-vm.sh tests/lib/checks.sh "$P/"
+cp tests/xen-arm/in-vm.sh tests/lib/checks.sh tests/lib/domains.sh "$P/"
 if [ "$GUEST" = 1 ]; then
     # dom0: the toolstack, its modules, Xen's library for it (only mmio-dm gets ours)
     for m in xen-evtchn xen-gntdev xen-gntalloc xenfs brd; do cp "$(find "$V/root/lib/modules" -name "$m.ko" | head -1)" "$I/lib/modules/"; done

@@ -36,7 +36,7 @@ $CC -O1 -g -std=gnu11 -Wall -Werror -Itests/fake -o "$P/driver" tests/differenti
 $CC -shared -fPIC -Wall -Werror -Itests/fake -o "$P/stub/libfakeprivcmd.so" tests/xen-hypervisor/nofake.c
 cp build/libxendevicemodel.so.1.4 "$P/ours/libxendevicemodel.so.1"
 cp /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4 "$P/xen/libxendevicemodel.so.1"
-cp tests/xen-hypervisor/in-vm.sh tests/lib/checks.sh "$P/"
+cp tests/xen-hypervisor/in-vm.sh tests/lib/checks.sh tests/lib/domains.sh "$P/"
 # Every shared library the programs need, at the host's paths.
 VM_LDPATH="$P/stub" vm_copy_libs "$I" "$P/mkdomain" "$P/handles_real" "$P/driver" "$P/ours/libxendevicemodel.so.1" "$P/xen/libxendevicemodel.so.1"
 if [ "$GUEST" = 1 ]; then
