@@ -75,3 +75,30 @@ summary() {
     echo "$1: $T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]
 }
+
+# vm_results CONSOLE LABEL SUITE...: on the host, after a test VM ran (the
+# caller's vm_boot set qrc and took; say, die and TIMEOUT are the caller's).
+# Prints what the VM's script printed between its "@@@ XEN-CHECK" markers in
+# CONSOLE (the serial log), dies unless the script ended with rc=0 and every
+# SUITE reported "N passed, 0 failed", and ends with one total of those
+# suites, "LABEL: N passed, M failed", for tests/run.sh.
+vm_results() {
+    _con=$1 _label=$2
+    shift 2
+    tr -d '\r' < "$_con" | sed -n '/@@@ XEN-CHECK BEGIN/,/@@@ XEN-CHECK END/p' > "$_con.result"
+    if ! grep -q '@@@ XEN-CHECK END' "$_con.result"; then
+        tail -40 "$_con" | tr -d '\r'
+        [ "$qrc" -ne 124 ] || die "timed out after ${TIMEOUT}s"
+        die "the tests did not finish (QEMU exit $qrc, ${took}s); console above"
+    fi
+    sed '1d;$d' "$_con.result"
+    say "boot and tests took ${took}s"
+    grep -q 'XEN-CHECK END rc=0' "$_con.result" || die "the tests in the VM failed (output above)"
+    _re=
+    for _s in "$@"; do
+        grep -qE "^$_s: [0-9]+ passed, 0 failed\$" "$_con.result" || die "$_s: no result or failures (output above)"
+        _re="$_re${_re:+|}$_s"
+    done
+    grep -E "^($_re): [0-9]+ passed, [0-9]+ failed\$" "$_con.result" |
+        awk -v label="$_label" '{p += $2; f += $4} END {printf "%s: %d passed, %d failed\n", label, p, f}'
+}

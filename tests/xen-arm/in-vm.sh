@@ -35,14 +35,7 @@ fact edges '^nr_vcpus\(32752\) = -1 errno ESRCH' "an unknown domain is ESRCH"
 fact edges '^set_isa_irq_level\(5, 15, 0x1\) = -1 errno EOPNOTSUPP' "x86-only calls are EOPNOTSUPP"
 grep -E '^(create_ioreq_server|set_irq_level|nr_vcpus|get_ioreq_server_info\(5, [0-9]+, gfn)' /tmp/lifecycle.ours | head -8
 
-# Handle rules on the real privcmd: ours asserts them, Xen's library is shown.
-with_domain ours /tmp/handles.ours ./handles_real $T ours
-grep -v '^xendevicemodel: error' /tmp/handles.ours
-expect /tmp/handles.ours '^handles-real: [0-9]* passed, 0 failed' "handle rules with ours"
-with_domain xen /tmp/handles.xen ./handles_real $T xen
-grep -E '^(child|parent)' /tmp/handles.xen | sed 's/^/with Xen'"'"'s library: /'
-expect /tmp/handles.xen 'parent after .* errno EPERM' \
-    "as documented: with Xen's library the child's restrict_all restricts the parent's file"
+handle_rules
 
 summary xen-check
 rc=$?

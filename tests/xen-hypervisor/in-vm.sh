@@ -21,14 +21,7 @@ expect /tmp/edges.ours '^track_dirty_vram\(5, 0xa0, 0, NULL\) = -1 errno EFAULT'
 expect /tmp/edges.ours '^get_ioreq_server_info\(5, 1, gfn,bufgfn,port\) = 0 out 0xfeff[0-9a-f] 0xfeff[0-9a-f] (0|0x[0-9a-f]+)$' "an IOREQ server's ioreq pages were mapped"
 sed -n '1,3p;/^get_ioreq_server_info(5, 1, gfn,bufgfn,port)/p;/^nr_vcpus(5)/p' /tmp/edges.ours | head -8
 
-# Handle rules on the real privcmd: ours asserts them, Xen's library is shown.
-with_domain ours /tmp/handles.ours ./handles_real $T ours
-grep -v '^xendevicemodel: error' /tmp/handles.ours # the EBADF log lines of the close-during-calls test
-expect /tmp/handles.ours '^handles-real: [0-9]* passed, 0 failed' "handle rules with ours"
-with_domain xen /tmp/handles.xen ./handles_real $T xen
-grep -E '^(child|parent)' /tmp/handles.xen | sed 's/^/with Xen'"'"'s library: /'
-expect /tmp/handles.xen 'parent after .* errno EPERM' \
-    "as documented: with Xen's library the child's restrict_all restricts the parent's file"
+handle_rules
 
 summary xen-check
 rc=$?

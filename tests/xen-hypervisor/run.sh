@@ -16,6 +16,7 @@ GUEST=${XEN_GUEST:-1}
 
 say() { echo "xen-check: $*"; }
 die() { echo "xen-check: FAIL ($*)"; exit 1; }
+. tests/lib/checks.sh # vm_results
 
 # ---- packages (cached) ----
 . tests/xen-hypervisor/vm.sh
@@ -53,18 +54,7 @@ say "initramfs $(du -h "$V/initrd.gz" | cut -f1), kernel $kernel_pkg, booting Xe
 glog=warning
 [ "$GUEST" = 1 ] && glog=all # hvmloader's messages show the guest's firmware at work
 vm_boot "$V/initrd.gz" "$V/console.log" "$TIMEOUT" "dom0_mem=512M loglvl=warning guest_loglvl=$glog" -m 2G
-tr -d '\r' < "$V/console.log" | sed -n '/@@@ XEN-CHECK BEGIN/,/@@@ XEN-CHECK END/p' > "$V/result.log"
-if ! grep -q '@@@ XEN-CHECK END' "$V/result.log"; then
-    tail -40 "$V/console.log" | tr -d '\r'
-    [ $qrc -eq 124 ] && die "timed out after ${TIMEOUT}s" || die "the tests did not finish (QEMU exit $qrc, ${took}s); console above"
-fi
-sed '1d;$d' "$V/result.log"
-say "boot and tests took ${took}s"
-grep -qE '^xen-check: [0-9]+ passed, 0 failed' "$V/result.log" && grep -q 'XEN-CHECK END rc=0' "$V/result.log" ||
-    die "tests failed on the real hypervisor"
-if [ "$GUEST" = 1 ]; then
-    grep -qE '^guest: [0-9]+ passed, 0 failed' "$V/result.log" || die "the HVM guest with QEMU on our library did not work"
-fi
-# One total for the test runner: the suites run in the VM.
-grep -E '^(xen-check|guest): [0-9]+ passed, [0-9]+ failed$' "$V/result.log" |
-    awk '{p += $2; f += $4} END {printf "real hypervisor: %d passed, %d failed\n", p, f}'
+suites=xen-check
+[ "$GUEST" = 1 ] && suites="$suites guest" # the HVM guest with QEMU on our library
+# shellcheck disable=SC2086 # one word per suite
+vm_results "$V/console.log" "real hypervisor" $suites
