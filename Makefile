@@ -104,3 +104,6 @@ install: lib
 clean:
 	rm -rf $(B)
 	$(CARGO) clean
+
+# Real guests and the sandbox test (mk/guest.mk).
+-include mk/guest.mk

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `make guest-check`: real HVM Linux guests on Debian's QEMU for Xen, once
+# with Xen's libxendevicemodel and once with ours. Boots Xen 4.17 under QEMU
+# (TCG) as `make xen-check` does (tests/xen-hypervisor/vm.sh); inside, dom0
+# (tests/guest/dom0.sh) runs the scenario with each library: Debian's kernel
+# by direct kernel boot with a busybox initramfs (tests/guest/guest-init),
+# IDE and AHCI (MSI) disks, an e1000 to dom0 over a tap, pause, save/restore,
+# live migration to localhost, and a deprivileged QEMU (dm_restrict). Here
+# the two runs' outcome lines must be identical, and every step of each must
+# be ok on its own.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TOP=$PWD
+TIMEOUT=${GUEST_TIMEOUT:-2400}
+NETBYTES=1048576
+LIBS=${GUEST_LIBS:-xen ours} # for development: one library only (then the check cannot pass)
+W=$TOP/build/guest-vm
+
+say() { echo "guest-check: $*"; }
+die() { echo "guest-check: FAIL ($*)"; exit 1; }
+
+# Every step the scenario has; a missing one fails the check.
+STEPS="boot ide-read ide-write ahci-read ahci-write msi net-guest-to-dom0 net-dom0-to-guest intx isa-irq ticks pause
+save-restore migrate disk-final library restrict-boot restrict-qemu restrict-ide-read restrict-ide-write restrict-handle
+restrict-ticks restrict-unflushed restrict-library"
+
+. tests/xen-hypervisor/vm.sh
+vm_packages tools
+make -s lib >/dev/null
+mkdir -p "$W"
+
+# ---- the guest's initramfs: busybox, its init, the modules it loads ----
+GI=$W/guest-initrd
+rm -rf "$GI"
+mkdir -p "$GI"/{bin,proc,sys,dev,tmp,lib/modules}
+cp "$V/root/bin/busybox" "$GI/bin/"
+cp tests/guest/guest-init "$GI/init"
+chmod +x "$GI/init"
+list() { # FILE MODULE...: copies the modules and their dependencies, names them in FILE in load order
+    local out=$1 ko; shift
+    : > "$GI/$out"
+    for ko in $(vm_modules "$@"); do
+        [ -e "$GI/lib/modules/$(basename "$ko")" ] && continue # loaded by an earlier list
+        cp "$ko" "$GI/lib/modules/"
+        basename "$ko" .ko >> "$GI/$out"
+    done
+}
+list modules.ide ata_piix sd_mod
+list modules.ahci ahci
+list modules.net e1000
+echo "$NETBYTES" > "$GI/netbytes"
+
+# ---- dom0's initramfs: the toolstack, both libraries, the guest ----
+I=$W/initrd
+vm_base "$I"
+vm_toolstack "$I"
+cp "$(vm_modules tun)" "$I/lib/modules/"
+# QEMU's option ROMs for direct kernel boot (xenfv has no fw_cfg DMA: linuxboot.bin).
+cp "$V"/qemu/usr/share/qemu/linuxboot*.bin "$I/usr/share/qemu/"
+P=$I/payload
+mkdir -p "$P"/{xen,ours,guest}
+cp build/libxendevicemodel.so.1.4 "$P/ours/libxendevicemodel.so.1"
+cp /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4 "$P/xen/libxendevicemodel.so.1"
+CC=${CC:-cc}
+$CC -O2 -Wall -Werror -o "$P/guest/mkdomain" tests/xen-hypervisor/mkdomain.c -lxenctrl
+$CC -O2 -Wall -Wextra -Werror -o "$P/guest/privcmd-probe" tests/guest/privcmd-probe.c
+vm_copy_libs "$I" "$P/guest/mkdomain" "$P/guest/privcmd-probe"
+cp tests/guest/dom0.sh "$P/in-vm.sh"
+cp tests/guest/dm-wrapper.sh "$P/guest/"
+chmod +x "$P/in-vm.sh" "$P/guest/dm-wrapper.sh"
+cp "$V/vmlinuz" "$P/guest/vmlinuz"
+echo "$NETBYTES" > "$P/guest/netbytes"
+echo "$LIBS" > "$P/guest/libs"
+[ "${GUEST_DEBUG:-0}" = 1 ] && touch "$P/guest/debug"
+[ -n "${GUEST_EXPERIMENT:-}" ] && cp "$GUEST_EXPERIMENT" "$P/guest/experiment.sh"
+if [ "${GUEST_DEBUG:-0}" = 1 ] && command -v strace > /dev/null; then
+    mkdir -p "$I/usr/bin" && cp "$(command -v strace)" "$I/usr/bin/" && vm_copy_libs "$I" "$(command -v strace)"
+fi
+vm_pack "$GI" "$P/guest/initrd.gz"
+vm_pack "$I" "$W/initrd.gz"
+say "dom0 initramfs $(du -h "$W/initrd.gz" | cut -f1) (guest's $(du -h "$P/guest/initrd.gz" | cut -f1)), kernel $kernel_pkg; booting Xen under QEMU (TCG, timeout ${TIMEOUT}s)"
+
+# ---- boot, run, collect ----
+vm_boot "$W/initrd.gz" "$W/console.log" "$TIMEOUT" "dom0_mem=1024M loglvl=warning guest_loglvl=warning ${GUEST_XENARGS:-}" -m 2560M ${GUEST_QEMUARGS:-}
+tr -d '\r' < "$W/console.log" | sed -n '/@@@ XEN-CHECK BEGIN/,/@@@ XEN-CHECK END/p' > "$W/result.log"
+if ! grep -q '@@@ XEN-CHECK END' "$W/result.log"; then
+    tail -60 "$W/console.log" | tr -d '\r'
+    [ $qrc -eq 124 ] && die "timed out after ${TIMEOUT}s" || die "dom0 did not finish (QEMU exit $qrc, ${took}s); console above"
+fi
+sed '1d;$d' "$W/result.log"
+say "boot and scenario took ${took}s"
+
+# ---- verdict: each library's outcomes all ok, complete, and identical ----
+bad=0
+for lib in xen ours; do
+    sed -n "s/^\[$lib\] outcome: //p" "$W/result.log" > "$W/outcomes.$lib"
+    for s in $STEPS; do
+        grep -q "^$s: " "$W/outcomes.$lib" || { echo "guest-check: $lib: step $s has no outcome"; bad=1; }
+    done
+    if grep -v ': ok' "$W/outcomes.$lib"; then echo "guest-check: $lib: the steps above failed"; bad=1; fi
+done
+if ! diff -u "$W/outcomes.xen" "$W/outcomes.ours"; then
+    echo "guest-check: the outcomes differ between Xen's library (-) and ours (+)"
+    bad=1
+fi
+grep -q 'XEN-CHECK END rc=0' "$W/result.log" || { echo "guest-check: dom0's scenario reported failures"; bad=1; }
+[ $bad -eq 0 ] || die "see above"
+say "$(wc -l < "$W/outcomes.ours") outcomes, all ok and identical with Xen's library and ours"
+say PASS
