@@ -15,7 +15,7 @@ NETBYTES=$(cat $G/netbytes)
 OTHER=50 # a second, idle domain the restricted QEMU must not reach
 
 # ---- dom0 set-up: toolstack, tap devices, the deprivileged QEMU's user ----
-for m in xen-evtchn xen-gntdev xen-gntalloc xenfs tun; do insmod /lib/modules/$m.ko 2>/dev/null; done
+for m in xen-evtchn xen-gntdev xen-gntalloc xenfs tun loop; do insmod /lib/modules/$m.ko 2>/dev/null; done
 mkdir -p /proc/xen /var/run/xen /var/run/xenstored /var/lib/xenstored /var/log/xen/console /var/lib/xen /run/xen /dev/pts /dev/net
 mount -t xenfs xenfs /proc/xen
 mount -t devpts devpts /dev/pts
@@ -86,41 +86,60 @@ pattern() { seq -w 1 20000 | sed "s/^/xdm-$1-/" | dd bs=256k count=1 iflag=fullb
 region() { dd if="$1" bs=256k skip="$2" count="${3:-1}" 2>/dev/null; } # IMAGE BLOCK [COUNT]
 RAND_BLK=4 WRITE_BLK=12 LOST_BLK=16 TICK_BLK=40
 
-new_image() { # PATH: 16 MiB of zeros with 1 MiB of random bytes at RAND_BLK; prints their md5
-    dd if=/dev/zero of="$1" bs=1M count=16 2>/dev/null
+AHCI_BASE=64 # the AHCI disk's test blocks follow its 16 MiB boot file system
+# new_image ide|ahci: a fresh disk image /tmp/NAME.img with 1 MiB of random
+# bytes at RAND_BLK (after the boot file system on AHCI); prints their md5.
+# The IDE disk starts with chain.bin.
+new_image() {
     head -c 1048576 /dev/urandom > /tmp/rand
-    dd if=/tmp/rand of="$1" bs=256k seek=$RAND_BLK conv=notrunc 2>/dev/null
+    if [ "$1" = ide ]; then
+        dd if=/dev/zero of=/tmp/ide.img bs=1M count=16 2>/dev/null
+        dd if=$G/chain.bin of=/tmp/ide.img conv=notrunc 2>/dev/null
+        base=0
+    else
+        zcat $G/boot.img.gz > /tmp/ahci.img
+        dd if=/dev/zero of=/tmp/ahci.img bs=1M seek=16 count=8 conv=notrunc 2>/dev/null
+        base=$AHCI_BASE
+    fi
+    dd if=/tmp/rand of=/tmp/$1.img bs=256k seek=$((base + RAND_BLK)) conv=notrunc 2>/dev/null
     md5 < /tmp/rand
 }
 
-write_cfg() { # FILE NAME MODE SERIAL EXTRA-LINES
+write_cfg() { # FILE NAME SERIAL EXTRA-LINES
     cat > "$1" <<CFG
 type = "hvm"
 name = "$2"
 memory = 96
 vcpus = 1
-kernel = "$G/vmlinuz"
-ramdisk = "$G/initrd.gz"
-cmdline = "console=ttyS0 rdinit=/init gtest=$3"
+boot = "c"
 xen_platform_pci = 0
 vga = "none"
 nographic = 1
 vnc = 0
 sdl = 0
-serial = "file:$4"
+serial = "file:$3"
 device_model_version = "qemu-xen"
 device_model_override = "$G/dm-wrapper.sh"
 on_poweroff = "destroy"
 on_crash = "preserve"
-$5
+$4
 CFG
 }
-full_args() { # TAP: QEMU's devices for the full guest
-    echo "device_model_args_hvm = [ \"-drive\", \"file=/tmp/ide.img,if=ide,format=raw,index=0,media=disk\",
-  \"-device\", \"ahci,id=ahci0\", \"-drive\", \"file=/tmp/ahci.img,if=none,id=d2,format=raw\", \"-device\", \"ide-hd,drive=d2,bus=ahci0.0\",
+# The disks are the images through loop block devices (/dev/loop0: IDE,
+# /dev/loop1: AHCI), opened with O_DIRECT so a write QEMU completes is in the
+# image file: libxl limits a deprivileged QEMU's file size to 256 KiB, which
+# binds regular files only (see restrict-rlimit).
+devices() { # TAP: QEMU's devices (the same for every QEMU of a guest: its state moves between them)
+    echo "device_model_args_hvm = [ \"-drive\", \"file=/dev/loop0,if=ide,format=raw,index=0,media=disk,cache=none\",
+  \"-device\", \"ahci,id=ahci0\", \"-drive\", \"file=/dev/loop1,if=none,id=d2,format=raw,cache=none\", \"-device\", \"ide-hd,drive=d2,bus=ahci0.0\",
   \"-netdev\", \"tap,id=n0,ifname=$1,script=no,downscript=no\", \"-device\", \"e1000,netdev=n0,romfile=,mac=00:16:3e:09:00:02\" ]"
 }
 
+# check_maps PID: QEMU mapped the library under test, and no other libxendevicemodel.
+check_maps() {
+    grep -q " /payload/$LIB/libxendevicemodel.so.1\$" /proc/$1/maps 2>/dev/null &&
+        ! grep libxendevicemodel /proc/$1/maps | grep -vq " /payload/$LIB/libxendevicemodel.so.1\$"
+}
 # check_bindings STEP: every xendevicemodel_* symbol QEMU bound came from the library under test.
 check_bindings() {
     b=$(grep -h "normal symbol \`xendevicemodel_" /tmp/dm-bindings-$LIB.* 2>/dev/null)
@@ -131,48 +150,70 @@ check_bindings() {
     else fail "$1" "QEMU's bindings: $n to /payload/$LIB, $other elsewhere"; fi
 }
 
-# ---- the full guest: disks, MSI, network, pause, save/restore, migration ----
-full_guest() {
-    rand_ide=$(new_image /tmp/ide.img)
-    rand_ahci=$(new_image /tmp/ahci.img)
+# tick_field N FIELD: FIELD's value in the guest's "tick N" line.
+tick_field() { serial | sed -n "s/^@G tick $1 .*$2=\([^ ]*\).*/\1/p" | tail -1; }
+# devices_ok FROM TO: in ticks FROM..TO the IDE counter read back, the AHCI
+# block read right, every ping answered, and each device's interrupts grew.
+devices_ok() {
+    for k in $(seq "$1" "$2"); do
+        [ "$(tick_field $k disk)" = ok ] && [ "$(tick_field $k ahci)" = "$ahci_blk" ] && [ "$(tick_field $k ping)" = ok ] || return 1
+    done
+    for f in ide msi intx; do [ "$(tick_field "$2" $f)" -gt "$(tick_field "$1" $f)" ] || return 1; done
+}
+
+# ---- the scenario: one guest per library, through four QEMUs ----
+# It boots (disks, MSI, network checked there); `xl save` and `xl restore`
+# hand it to a second QEMU; pause; `xl migrate` to localhost hands it to a
+# third; `xl save` and `xl restore` with dm_restrict = 1 (a restore may change
+# the device model's configuration) to a deprivileged fourth.
+scenario() {
+    rand_ide=$(new_image ide)
+    rand_ahci=$(new_image ahci)
+    ahci_blk=$(head -c 262144 /tmp/rand | md5 | cut -c 1-8)
+    losetup -d /dev/loop0 2>/dev/null; losetup -d /dev/loop1 2>/dev/null
+    losetup /dev/loop0 /tmp/ide.img && losetup /dev/loop1 /tmp/ahci.img || fail boot "losetup failed"
+    chmod 600 /dev/loop0 /dev/loop1 # only root: QEMU opens them before it drops privileges
     head -c "$NETBYTES" /dev/urandom > /tmp/net-to-guest
-    rm -f /tmp/net-from-guest
+    rm -f /tmp/net-from-guest /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log
     # dom0's ends of the two transfers, both started by the guest.
-    (timeout 400 nc -l -p 5001 <> /tmp/hold > /tmp/net-from-guest) &
-    (timeout 400 nc -l -p 5002 < /tmp/net-to-guest) &
-    rm -f /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log
+    (timeout 900 nc -l -p 5001 <> /tmp/hold > /tmp/net-from-guest) &
+    (timeout 900 nc -l -p 5002 < /tmp/net-to-guest) &
     SERIALS=/tmp/serial-$LIB-1.log
-    write_cfg /tmp/full.cfg guest full /tmp/serial-$LIB-1.log "$(full_args tap0)"
-    t0=$(date +%s)
-    info "xl create (full guest)"
-    if ! xl 240 -vvv create /tmp/full.cfg > /tmp/xl-create.log 2>&1; then
+    write_cfg /tmp/create.cfg guest /tmp/serial-$LIB-1.log "$(devices tap0)"
+    t0=$(now)
+    info "xl create"
+    if ! xl 240 -vvv create /tmp/create.cfg > /tmp/xl-create.log 2>&1; then
         tail -40 /tmp/xl-create.log; fail boot "xl create failed"; return
     fi
-    info "xl create done; waiting for the guest's init"
-    if wait_g "boot mode=full" 300; then ok boot "Linux started its init"; else fail boot "no init within 300 s"; return; fi
-    info "guest reached userspace $(( $(date +%s) - t0 )) s after xl create"
+    if wait_g boot 900; then ok boot "Linux started its init from the AHCI disk"
+    else fail boot "no init within 900 s"; return; fi
+    info "the guest reached its init $(( $(now) - t0 )) s after xl create"
 
-    # IDE: the guest read dom0's random bytes and wrote a pattern dom0 finds.
+    pid=$(qemu_pid "$(domid_of guest)")
+    check_maps "$pid" || fail library "QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
+
+    # Disks: the guest read dom0's random bytes and wrote a pattern dom0 finds.
     for d in ide ahci; do
         eval rand=\$rand_$d
-        if ! wait_g "$d-write" 120; then fail "$d-read" "no report"; fail "$d-write" "no report"; continue; fi
+        if ! wait_g "$d-write" 300; then fail "$d-read" "no report"; fail "$d-write" "no report"; continue; fi
         got=$(gline "$d-read")
         if [ "$got" = "$rand" ]; then ok "$d-read" "1 MiB of dom0's random bytes, checksum matches"
         else fail "$d-read" "guest read $got, dom0 wrote $rand"; fi
         want=$(pattern $d | md5)
-        img=$(region /tmp/$d.img $WRITE_BLK | md5)
-        if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then ok "$d-write" "the guest's pattern is in the image file"
+        [ $d = ahci ] && base=$AHCI_BASE || base=0
+        img=$(region /tmp/$d.img $((base + WRITE_BLK)) | md5)
+        if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then ok "$d-write" "the guest's flushed pattern is in the image file"
         else fail "$d-write" "guest: $(gline "$d-write"), expected ok $want, image has $img"; fi
     done
     # MSI: AHCI's interrupts are MSIs (Linux on Xen HVM: xen-pirq chip, type -msi), delivered.
-    wait_g "irq ahci" 30
+    wait_g "irq ahci" 60
     set -- $(gline "irq ahci")
     info "AHCI interrupts: ${1:-?} on ${2:-?}"
     case ${2:-} in *msi*) [ "${1:-0}" -gt 0 ] && ok msi "AHCI's interrupt is an MSI and fired" || fail msi "AHCI's MSI count is ${1:-0}" ;;
                   *) fail msi "AHCI's interrupt is not an MSI: ${2:-none}" ;; esac
 
     # Network: NETBYTES each way through the emulated e1000 and dom0's tap0.
-    if wait_g "net-rx" 240; then
+    if wait_g "net-rx" 600; then
         set -- $(gline net-tx)
         got_n=$(wc -c < /tmp/net-from-guest) got_md5=$(md5 < /tmp/net-from-guest)
         if [ "${1:-}" = "$NETBYTES" ] && [ "$got_n" = "$NETBYTES" ] && [ "$got_md5" = "${2:-}" ]; then
@@ -185,127 +226,139 @@ full_guest() {
     else
         fail net-guest-to-dom0 "no report"; fail net-dom0-to-guest "no report"
     fi
+    info "network done $(( $(now) - t0 )) s after xl create"
     set -- $(gline "irq net")
     info "e1000 interrupts: ${1:-?} on ${2:-?}"
     case ${2:-} in IO-APIC*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a PCI INTx through the IO-APIC and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
 
-    # Ticks: legacy (ISA) interrupts of the IDE disk keep growing.
-    if ! wait_tick 3 120; then fail ticks "no tick 3 within 120 s"; return; fi
+    # Ticks: every device keeps working; the IDE disk's ISA interrupt grows.
+    if ! wait_tick 3 180; then fail ticks "no tick 3 within 180 s"; return; fi
     set -- $(gline "irq ide")
-    i1=$(serial | sed -n 's/^@G tick 1 .*ide=\([0-9]*\).*/\1/p') i3=$(serial | sed -n 's/^@G tick 3 .*ide=\([0-9]*\).*/\1/p')
-    info "ata_piix interrupts: ${1:-?} on ${2:-?} after the disk test, $i1 at tick 1, $i3 at tick 3"
-    case ${2:-} in IO-APIC*edge*) [ "$i3" -gt "$i1" ] && ok isa-irq "the IDE disk's ISA interrupt (IO-APIC, edge) keeps growing" || fail isa-irq "ata_piix count $i1 -> $i3" ;;
+    info "ata_piix interrupts: ${1:-?} on ${2:-?}; tick 1: $(serial | grep '^@G tick 1 '); tick 3: $(serial | grep '^@G tick 3 ')"
+    case ${2:-} in IO-APIC*edge*) [ "$(tick_field 3 ide)" -gt "$(tick_field 1 ide)" ] && ok isa-irq "the IDE disk's ISA interrupt (IO-APIC, edge) keeps growing" ||
+                     fail isa-irq "ata_piix count $(tick_field 1 ide) -> $(tick_field 3 ide)" ;;
                   *) fail isa-irq "ata_piix is not on an ISA (IO-APIC edge) line: ${2:-none}" ;; esac
-    serial | grep -q '^@G tick [0-9]* disk=bad' && fail ticks "a tick found another counter on the disk" || ok ticks "the guest counts, and reads back each count from its disk"
+    devices_ok 1 3 && ok ticks "each tick reads back its counter, reads AHCI, pings dom0; all interrupts grow" ||
+        fail ticks "ticks 1-3: $(serial | grep '^@G tick [123] ' | tr '\n' ' ')"
 
-    info "pause"
+    # Save and restore: a new QEMU takes over.
+    l=$(last_tick)
+    t1=$(now)
+    info "xl save at tick $l"
+    if xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ! domid_of guest > /dev/null; then
+        t2=$(now)
+        info "xl save took $((t2 - t1)) s, $(($(wc -c < /tmp/guest.save) / 1048576)) MiB"
+        SERIALS="$SERIALS /tmp/serial-$LIB-2.log"
+        write_cfg /tmp/restore.cfg guest /tmp/serial-$LIB-2.log "$(devices tap0)"
+        if xl 600 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
+            info "xl restore took $(( $(now) - t2 )) s"
+            if wait_tick $((l + 1)) 180 && wait_tick $((l + 3)) 180 && devices_ok $((l + 1)) $((l + 3)); then
+                ok save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
+            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi
+        else tail -30 /tmp/xl-restore.log; fail save-restore "xl restore failed"; fi
+    else tail -30 /tmp/xl-save.log; fail save-restore "xl save failed"; fi
+    rm -f /tmp/guest.save
+    pid=$(qemu_pid "$(domid_of guest)")
+    info "the restored QEMU: pid $pid, uid $(awk '/^Uid:/ { print $2 }' /proc/$pid/status 2>/dev/null)"
+    check_maps "$pid" || fail library "the restored QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
+
     # Pause: no tick while paused, the next one after.
+    info "pause"
     l=$(last_tick)
     xl 30 pause guest
-    sleep 4
+    sleep 6
     state=$(xl 30 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
     l2=$(last_tick)
     xl 30 unpause guest
-    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 1)) 60 && wait_tick $((l + 2)) 60; then
-        ok pause "no tick while paused (state $state), counting resumed at the next one"
+    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 120 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
+        ok pause "no tick while paused, counting resumed at the next one"
     else fail pause "ticks $l -> $l2 while paused (state $state), then last $(last_tick)"; fi
 
-    info "save and restore"
-    # Save and restore: the counter continues where it was, the disk agrees.
-    l=$(last_tick)
-    t0=$(date +%s)
-    if xl 400 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ! domid_of guest > /dev/null; then
-        t1=$(date +%s)
-        info "xl save took $((t1 - t0)) s, $(($(wc -c < /tmp/guest.save) / 1048576)) MiB, at tick $l"
-        SERIALS="$SERIALS /tmp/serial-$LIB-2.log"
-        write_cfg /tmp/restore.cfg guest full /tmp/serial-$LIB-2.log "$(full_args tap0)"
-        if xl 400 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
-            info "xl restore took $(( $(date +%s) - t1 )) s"
-            if wait_tick $((l + 1)) 90 && wait_tick $((l + 2)) 60 && serial | grep -q "^@G tick $((l + 1)) disk=ok"; then
-                ok save-restore "counting continued at the next tick, the disk held the last count"
-            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi
-        else cat /tmp/xl-restore.log; fail save-restore "xl restore failed"; fi
-    else cat /tmp/xl-save.log; fail save-restore "xl save failed"; fi
-    rm -f /tmp/guest.save
-
-    info "migrate"
     # Live migration to localhost: the receiver is a second xl on this host.
+    info "migrate"
     l=$(last_tick)
     SERIALS="$SERIALS /tmp/serial-$LIB-3.log"
-    write_cfg /tmp/migrate.cfg guest full /tmp/serial-$LIB-3.log "$(full_args tap1)"
-    t0=$(date +%s)
-    xl 400 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
+    write_cfg /tmp/migrate.cfg guest /tmp/serial-$LIB-3.log "$(devices tap1)"
+    t1=$(now)
+    xl 900 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
     mrc=$?
-    info "xl migrate exit $mrc after $(( $(date +%s) - t0 )) s"
-    if [ $mrc -eq 0 ] && wait_tick $((l + 2)) 90; then
-        ok migrate "the guest continued on the receiving QEMU"
+    info "xl migrate exit $mrc after $(( $(now) - t1 )) s"
+    if [ $mrc -eq 0 ] && wait_tick $((l + 3)) 180 && devices_ok $((l + 1)) $((l + 3)); then
+        ok migrate "the guest continued on the receiving QEMU, every device works"
     else
-        grep -iE 'error|fail|refus|lock' /tmp/xl-migrate.log | head -30 | sed "s/^/[$LIB] xl-migrate| /"
+        grep -iE 'error|fail|refus|lock|denied' /tmp/xl-migrate.log | head -40 | sed "s/^/[$LIB] xl-migrate| /"
         fail migrate "xl migrate exit $mrc, ticks up to $(last_tick) (migrated at $l)"
     fi
 
-    # The disk as dom0 sees it at the end: the last count, the pattern intact.
+    # A deprivileged QEMU (dm_restrict = 1, -xen-domid-restrict) takes over
+    # through xl save / xl restore.
+    info "xl save and xl restore with dm_restrict = 1"
     l=$(last_tick)
-    xl 60 destroy guest 2>/dev/null
-    img=$(region /tmp/ide.img $TICK_BLK | head -c 13)
-    if [ "$img" = "$(printf 'tick-%08d' "$l")" ] || [ "$img" = "$(printf 'tick-%08d' $((l + 1)))" ]; then
-        [ "$(region /tmp/ide.img $WRITE_BLK | md5)" = "$(pattern ide | md5)" ] && ok disk-final "the image holds the last count and the pattern" ||
-            fail disk-final "the pattern changed in the image"
-    else fail disk-final "the image holds '$img', the guest's last tick was $l"; fi
-    check_bindings library
-}
-
-# ---- the deprivileged QEMU (dm_restrict) ----
-restricted_guest() {
-    rand_ide=$(new_image /tmp/ide.img)
-    chmod 600 /tmp/ide.img
-    rm -f /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log
-    SERIALS=/tmp/serial-$LIB-r.log
-    write_cfg /tmp/restrict.cfg guest restrict /tmp/serial-$LIB-r.log "dm_restrict = 1
-device_model_args_hvm = [ \"-drive\", \"file=/tmp/ide.img,if=ide,format=raw,index=0,media=disk\" ]"
-    info "xl create (dm_restrict guest)"
-    if ! xl 240 -vvv create /tmp/restrict.cfg > /tmp/xl-create.log 2>&1; then
-        tail -60 /tmp/xl-create.log; ls -la /var/log/xen; fail restrict-boot "xl create failed"; return
+    SERIALS="$SERIALS /tmp/serial-$LIB-4.log"
+    write_cfg /tmp/restricted.cfg guest /tmp/serial-$LIB-4.log "dm_restrict = 1
+$(devices tap0)"
+    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
+        tail -20 /tmp/xl-save.log; grep -E 'error|warning' /tmp/xl-restore.log | tail -20
+        fail restrict-qemu "xl save / xl restore with dm_restrict failed"
     fi
-    if wait_g "boot mode=restrict" 300; then ok restrict-boot "Linux started its init"; else fail restrict-boot "no init within 300 s"; return; fi
+    rm -f /tmp/guest.save
     dom=$(domid_of guest)
     pid=$(qemu_pid "$dom")
+    rpid=$pid
     uid=$(awk '/^Uid:/ { print $2 }' /proc/$pid/status 2>/dev/null)
     root=$(readlink /proc/$pid/root 2>/dev/null)
     info "QEMU pid $pid, uid $uid, root $root; $(tr '\0' ' ' < /proc/$pid/cmdline | grep -o '\-xen-domid-restrict\|-runas [^ ]*\|-chroot [^ ]*' | tr '\n' ' ')"
     if [ "$uid" = 901 ] && [ -n "$root" ] && [ "$root" != / ] && tr '\0' ' ' < /proc/$pid/cmdline | grep -q -- '-xen-domid-restrict'; then
         ok restrict-qemu "QEMU runs with -xen-domid-restrict as xen-qemuuser-shared, chrooted"
     else fail restrict-qemu "QEMU uid '$uid', root '$root'"; fi
-    if wait_g "lost-write" 120; then
-        [ "$(gline ide-read)" = "$rand_ide" ] && ok restrict-ide-read "1 MiB of dom0's random bytes, checksum matches" ||
-            fail restrict-ide-read "guest read $(gline ide-read), dom0 wrote $rand_ide"
-        want=$(pattern ide | md5)
-        img=$(region /tmp/ide.img $WRITE_BLK | md5)
-        [ "$(gline ide-write)" = "ok $want" ] && [ "$img" = "$want" ] && ok restrict-ide-write "the guest's flushed pattern is in the image file" ||
-            fail restrict-ide-write "guest: $(gline ide-write), image has $img"
-    else fail restrict-ide-read "no report"; fail restrict-ide-write "no report"; fi
-    # The handle: every privcmd file QEMU holds refuses another domain.
     $G/privcmd-probe "$pid" "$dom" $OTHER > /tmp/probe.log 2>&1
     prc=$?
     sed "s/^/[$LIB] probe| /" /tmp/probe.log
     [ $prc -eq 0 ] && ok restrict-handle "each privcmd file of QEMU serves its guest and refuses another domain's dm_op and any hypercall (EPERM)" ||
         fail restrict-handle "privcmd-probe exit $prc"
-    if wait_tick 3 90 && ! serial | grep -q '^@G tick [0-9]* disk=bad'; then ok restrict-ticks "the guest counts on its disk"
-    else fail restrict-ticks "ticks up to $(last_tick)"; fi
+    # Why a deprivileged QEMU's writes to an image file get lost: libxl caps its
+    # file size (RLIMIT_FSIZE); a write past the cap fails (EFBIG, SIGXFSZ) on a
+    # regular file, not on a block device. Shown with the same cap in a shell.
+    fsz=$(awk '/^Max file size/ { print $4 }' /proc/$pid/limits)
+    info "QEMU's limits: $(grep -E '^Max (file size|locked memory|core)' /proc/$pid/limits | tr -s ' ' | tr '\n' ';')"
+    dd if=/dev/zero of=/tmp/fsz.img bs=1M count=2 2>/dev/null
+    losetup /dev/loop2 /tmp/fsz.img
+    (ulimit -f $((fsz / 512)); dd if=/dev/zero of=/tmp/fsz.img bs=256k seek=4 count=1 conv=notrunc 2>/dev/null) 2>/dev/null && f=written || f=refused
+    (ulimit -f $((fsz / 512)); dd if=/dev/zero of=/dev/loop2 bs=256k seek=4 count=1 conv=notrunc 2>/dev/null) 2>/dev/null && b=written || b=refused
+    losetup -d /dev/loop2; rm -f /tmp/fsz.img
+    info "with QEMU's file size cap ($fsz bytes), a write at 1 MiB: regular file $f, block device $b"
+    [ "$fsz" = 262144 ] && [ $f = refused ] && [ $b = written ] &&
+        ok restrict-rlimit "libxl caps a deprivileged QEMU's file size at 256 KiB: past it a regular file refuses writes, a block device does not" ||
+        fail restrict-rlimit "cap '$fsz', regular file $f, block device $b"
+    check_maps "$pid" || fail library "the deprivileged QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
+
+    if wait_tick $((l + 2)) 300 && devices_ok $((l + 1)) $((l + 2)); then ok restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
+    else fail restrict-ticks "ticks up to $(last_tick) (saved at $l)"; fi
+
+    # The disks as dom0 sees them at the end.
+    pid=$(qemu_pid "$(domid_of guest)")
+    [ -n "$pid" ] && { check_maps "$pid" || fail library "the migrated QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"; }
+    l=$(last_tick)
     xl 60 destroy guest 2>/dev/null
-    # The unflushed write stayed in the guest's page cache and died with it.
     sleep 1
+    losetup -d /dev/loop0; losetup -d /dev/loop1
+    img=$(region /tmp/ide.img $TICK_BLK | head -c 13)
+    if [ "$img" = "$(printf 'tick-%08d' "$l")" ] || [ "$img" = "$(printf 'tick-%08d' $((l + 1)))" ]; then
+        [ "$(region /tmp/ide.img $WRITE_BLK | md5)" = "$(pattern ide | md5)" ] && ok disk-final "the image holds the last count and the pattern" ||
+            fail disk-final "the pattern changed in the image"
+    else fail disk-final "the image holds '$img', the guest's last tick was $l"; fi
+    # The unflushed write stayed in the guest's page cache and died with it.
     lost=$(region /tmp/ide.img $LOST_BLK | md5)
     info "unflushed region in the image after destroy: $lost (pattern $(pattern lost | md5), zeros $(head -c 262144 /dev/zero | md5))"
-    [ "$lost" = "$(head -c 262144 /dev/zero | md5)" ] && ok restrict-unflushed "a write the guest did not flush is lost when the guest is destroyed" ||
-        fail restrict-unflushed "the unflushed region changed"
-    check_bindings restrict-library
-    # With a trace: every dm_op of the restricted QEMU was for its own guest.
-    if [ -s /tmp/trace-$LIB-restrict ]; then
-        bad=$(awk -v d="dom=$dom" '$4 != "open" { for (i = 5; i <= NF; i++) if ($i ~ /^dom=/ && $i != d) n++ } END { print n + 0 }' /tmp/trace-$LIB-restrict)
-        [ "$bad" -eq 0 ] && echo "[$LIB] trace-check: every traced call of the restricted QEMU was for domain $dom" ||
-            trace_fail "$bad traced calls of the restricted QEMU for another domain than $dom"
+    [ "$lost" = "$(head -c 262144 /dev/zero | md5)" ] && ok unflushed-write "a write the guest did not flush never reached the image: it died with the guest" ||
+        fail unflushed-write "the unflushed region changed"
+    check_bindings library
+    # With a trace: every dm_op of the deprivileged QEMU was for its own guest.
+    if [ -s /tmp/trace-$LIB ]; then
+        bad=$(awk -v p="$rpid" -v d="dom=$dom" '$2 == p && $4 != "open" { for (i = 5; i <= NF; i++) if ($i ~ /^dom=/ && $i != d) n++ } END { print n + 0 }' /tmp/trace-$LIB)
+        [ "$bad" -eq 0 ] && echo "[$LIB] trace-check: every traced call of the deprivileged QEMU was for domain $dom" ||
+            trace_fail "$bad traced calls of the deprivileged QEMU for another domain than $dom"
     fi
 }
 
@@ -340,20 +393,13 @@ failed=0
 if [ -e $G/experiment.sh ]; then LIB=xen; . $G/experiment.sh; exit 0; fi
 for LIB in $(cat $G/libs); do
     echo "$LIB" > /tmp/dm-lib
-    echo "/tmp/trace-$LIB-full" > /tmp/dm-trace
-    rm -f /tmp/dm-bindings-$LIB.* /tmp/trace-$LIB-*
-    t0=$(date +%s)
-    full_guest
-    check_trace /tmp/trace-$LIB-full
-    info "the full guest took $(( $(date +%s) - t0 )) s"
+    echo "/tmp/trace-$LIB" > /tmp/dm-trace
+    rm -f /tmp/dm-bindings-$LIB.* /tmp/trace-$LIB
+    t0=$(now)
+    scenario
     xl 60 destroy guest 2>/dev/null
-    echo "/tmp/trace-$LIB-restrict" > /tmp/dm-trace
-    rm -f /tmp/dm-bindings-$LIB.*
-    t0=$(date +%s)
-    restricted_guest
-    check_trace /tmp/trace-$LIB-restrict
-    info "the restricted guest took $(( $(date +%s) - t0 )) s"
-    xl 60 destroy guest 2>/dev/null
+    check_trace /tmp/trace-$LIB
+    info "the scenario took $(( $(now) - t0 )) s"
 done
 echo "guest-check: $failed failed steps"
 [ "$failed" -eq 0 ]
