@@ -6,6 +6,7 @@
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
 #   make xen-check  boot Xen 4.17 under QEMU and run the tests on the real hypervisor
+#   make guest-check  real Linux guests on QEMU over each library (work in progress)
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
 #
@@ -111,6 +112,12 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: lib $(SHIM)
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Real HVM Linux guests on Debian's QEMU for Xen, with Xen's library and with
+# ours (README, "Real guests": work in progress, not yet passing, not in CI).
+.PHONY: guest-check
+guest-check: lib
+	CC="$(CC)" bash tests/run.sh guest
 
 endif # native
 

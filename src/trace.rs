@@ -210,10 +210,39 @@ fn tail(mut l: Line, handle: usize, rc: i32, errno: i32, start: Option<Instant>)
     let line = &l.buf[..=l.len];
     // Nowhere to report a failed trace write; the call's outcome stands.
     let _ = match SINK.get() {
-        Some(Sink::File(f)) => (&*f).write_all(line),
+        Some(Sink::File(f)) => write_file(f, line),
         Some(Sink::Stderr) => std::io::stderr().write_all(line),
         None => Ok(()),
     };
+}
+
+/// Room left below the file size limit for lines that other processes
+/// tracing into the same file (forked children) may be writing at once.
+const FSIZE_MARGIN: u64 = 64 << 10;
+
+/// Appends a line, unless it would take the file past the process's file
+/// size limit: that write would kill the process (SIGXFSZ), so tracing stops
+/// instead, with one line on stderr. The limit is looked at on every line:
+/// a process may lower it after its first open (QEMU is started with it).
+fn write_file(f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
+    let Some(limit) = capi::file_size_limit() else {
+        return (&*f).write_all(line);
+    };
+    // One writer at a time in this process, so the size it checks holds.
+    static LIMITED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = LIMITED.lock().unwrap_or_else(|p| p.into_inner());
+    let size = f.metadata()?.len();
+    if size.saturating_add(line.len() as u64).saturating_add(FSIZE_MARGIN) > limit {
+        if ON.swap(false, Relaxed) {
+            let msg = format!(
+                "xendevicemodel: {VAR}: the trace file has reached this process's file size limit \
+                 (RLIMIT_FSIZE {limit} bytes, less {FSIZE_MARGIN} bytes for other writers); tracing stops\n"
+            );
+            let _ = std::io::stderr().write_all(msg.as_bytes());
+        }
+        return Ok(());
+    }
+    (&*f).write_all(line)
 }
 
 /// Writes a call's line (`rc`/`errno` as returned to the caller).

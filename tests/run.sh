@@ -10,6 +10,7 @@
 #
 #   tests/run.sh check            everything that needs no hypervisor
 #   tests/run.sh xen              the real-hypervisor suites (boots Xen under QEMU)
+#   tests/run.sh guest            real Linux guests on QEMU over each library (make guest-check)
 #   tests/run.sh deb              the Debian package on this machine (make deb-check)
 #   tests/run.sh list             the suites of `check`
 #   tests/run.sh check NAME...    only the suites whose names contain a NAME
@@ -79,6 +80,9 @@ build_all() {
     # Loads the library itself (dlopen): not linked to it.
     build_c "$B/unload" tests/life/unload.c "${CWARN[@]}" -Itests/harness "${XFLAGS[@]}" -ldl -lpthread
     [ "$ARCH" = amd64 ] || build_c "$B/layout" tests/arch/layout.c -Wall -Werror "${XFLAGS[@]}"
+    # Its seccomp filter names x86_64 system calls.
+    [ "$ARCH" != amd64 ] || build_c "$B/sandbox" tests/sandbox/sandbox.c "${CWARN[@]}" -Iinclude \
+        -Itests/fake -Itests/harness -L"$B" -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread
 }
 
 # ---- running suites ----
@@ -166,6 +170,7 @@ check_suites() {
         case $t in test_alloc | test_exhaustion) continue ;; esac # they wrap the allocator memcheck replaces
         suite "$t under valgrind memcheck" ours "${VALGRIND[@]}" "$B/$t"
     done
+    suite "QEMU's sandbox policy (seccomp): ours and Xen's library" bash tests/sandbox/run.sh
     # Load, use from threads, close, unload, 100 times; then fork.
     suite "unload: ours (stays mapped)" env LD_PRELOAD="$SHIM" "$B/unload" "$PWD/$B/libxendevicemodel.so.1.4" stays
     suite "unload: ours under valgrind memcheck" env LD_PRELOAD="$SHIM" "${VALGRIND[@]}" "$B/unload" \
@@ -213,8 +218,9 @@ xen) if [ "$ARCH" = amd64 ]; then
     else
         suite "real hypervisor: Xen 4.17 for Arm under QEMU ($ARCH)" bash tests/xen-arm/run.sh "$ARCH"
     fi ;;
+guest) suite "real guests: Linux on QEMU over Xen's library and ours" bash tests/guest/run.sh ;;
 deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \
     bash tests/deb/check.sh "$DEB_CHANGES" ;;
-*) echo "usage: tests/run.sh check|xen|deb|list [SUITE...]" >&2; exit 2 ;;
+*) echo "usage: tests/run.sh check|xen|guest|deb|list [SUITE...]" >&2; exit 2 ;;
 esac
 table

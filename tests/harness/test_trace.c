@@ -3,7 +3,8 @@
  * lines from concurrent threads; a forked child tracing into the same file
  * under its own pid; the file opened append-only and close-on-exec; bad
  * values (a directory, an unwritable path) giving one warning through the
- * opening handle's logger and no trace; "stderr". The variable is read at a
+ * opening handle's logger and no trace; "stderr"; a file size limit that
+ * stops the trace instead of killing the process. The variable is read at a
  * process's first open, so every scenario runs in a child forked before the
  * library did anything.
  */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <regex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,6 +224,39 @@ static void to_stderr(void)
     CHECK(lines == 3 && good == 3, "stderr: %d of %d lines well formed, want 3", good, lines);
 }
 
+/* A process with a file size limit (libxl gives a deprivileged QEMU 256 KiB):
+ * a write past it would kill the process (SIGXFSZ). The trace stops below
+ * it instead, says so once on stderr, and every call still works. */
+static void file_size_limit(void)
+{
+    enum { LIMIT = 128 << 10, CALLS = 3000 };
+    char err[300];
+    snprintf(err, sizeof(err), "%s.stderr", path);
+    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+    struct rlimit r;
+    getrlimit(RLIMIT_FSIZE, &r);
+    r.rlim_cur = LIMIT;
+    CHECK(setrlimit(RLIMIT_FSIZE, &r) == 0, "setrlimit: %s", strerror(errno));
+    setenv("XENDEVICEMODEL_TRACE", path, 1);
+    xendevicemodel_handle *h = xendevicemodel_open(NULL, 0);
+    int failed = 0;
+    for (int i = 0; i < CALLS; i++)
+        failed += xendevicemodel_set_isa_irq_level(h, DOM, 4, i & 1) != 0;
+    CHECK(failed == 0, "%d of %d calls failed once the trace stopped", failed, CALLS);
+    CHECK_OK(xendevicemodel_close(h));
+    int size = read_trace(path), lines, good = well_formed(&lines);
+    CHECK(size > 0 && size <= LIMIT, "trace file of %d bytes, limit %d", size, LIMIT);
+    CHECK(lines > 100 && lines < CALLS, "%d lines traced of %d calls: want the trace to stop, not to be empty", lines,
+          CALLS);
+    CHECK(good == lines, "%d of %d lines well formed (a line cut at the limit?)", good, lines);
+    read_trace(err);
+    char *first = strstr(text, "RLIMIT_FSIZE");
+    CHECK(first && !strstr(first + 1, "RLIMIT_FSIZE"), "stderr, want one note that tracing stopped: %s", text);
+    unlink(err);
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/xdm-trace-test.%d", getpid());
@@ -232,6 +267,7 @@ int main(void)
         { "an unwritable path", unwritable },
         { "an empty value", empty },
         { "stderr", to_stderr },
+        { "a file size limit (RLIMIT_FSIZE): stops, no SIGXFSZ", file_size_limit },
     };
     for (unsigned i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
         unlink(path); /* each scenario starts with no trace file */

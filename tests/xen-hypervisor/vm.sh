@@ -55,11 +55,12 @@ vm_packages() {
 vm_modules() {
     local seen=" " out=()
     _vm_mod() {
-        local name=$1 ko dep
-        case $seen in *" $name "*) return ;; esac
-        seen="$seen$name "
+        local name=$1 ko dep key=${1//-/_}
+        case $seen in *" $key "*) return ;; esac
+        seen="$seen$key "
         ko=$(find "$MODDIR" -name "$name.ko" | head -1)
         [ -n "$ko" ] || ko=$(find "$MODDIR" -name "${name//_/-}.ko" | head -1)
+        [ -n "$ko" ] || ko=$(find "$MODDIR" -name "${name//-/_}.ko" | head -1)
         [ -n "$ko" ] || die "kernel module $name not found"
         for dep in $(grep -ao 'depends=[^[:cntrl:]]*' "$ko" | head -1 | sed 's/^depends=//' | tr ',' ' '); do
             _vm_mod "$dep"

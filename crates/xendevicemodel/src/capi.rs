@@ -16,8 +16,8 @@ use libc::{c_int, c_uint};
 
 pub use crate::arch::XenPfn;
 pub use crate::os::{
-    atfork, gettid, membarrier, membarrier_register, register_restrict_all, xentoollog_logger, CPtr, ThreadKey,
-    XtlLogger,
+    atfork, file_size_limit, gettid, membarrier, membarrier_register, register_restrict_all, xentoollog_logger, CPtr,
+    ThreadKey, XtlLogger,
 };
 
 /// An open that needs its second step (logging, libxencall) outside the

@@ -662,6 +662,19 @@ mod process {
         }
     }
 
+    /// The process's file size limit (`RLIMIT_FSIZE`, soft), or `None` when
+    /// unlimited: a write past it kills the process (SIGXFSZ), which the
+    /// trace must never cause (libxl gives a deprivileged QEMU 256 KiB).
+    pub fn file_size_limit() -> Option<u64> {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `r` is a valid rlimit for the kernel to fill in.
+        let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut r) };
+        // rlim_t is 32 bits wide on armhf.
+        #[allow(clippy::useless_conversion)]
+        let cur = u64::from(r.rlim_cur);
+        (rc == 0 && r.rlim_cur != libc::RLIM_INFINITY).then_some(cur)
+    }
+
     /// The calling thread's kernel thread id (`gettid()`), for the trace.
     pub fn gettid() -> u32 {
         // SAFETY: a system call without arguments; it cannot fail.
