@@ -157,15 +157,8 @@ check_suites() {
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
     suite "the ioreq crate: docs, unsafe in os.rs only, README example" bash tests/ioreq/run.sh
+    harness_suites ""
     local t
-    for t in "${harness[@]}"; do
-        suite "$t" ours "$B/$t"
-    done
-    # Without membarrier (an old kernel, a seccomp policy) calls pin handles
-    # with shared counts instead of per-thread records.
-    for t in test_handles test_hazard test_forkpoints; do
-        suite "$t, membarrier unavailable" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
-    done
     for t in "${harness[@]}"; do
         case $t in test_alloc | test_exhaustion) continue ;; esac # they wrap the allocator memcheck replaces
         suite "$t under valgrind memcheck" ours "${VALGRIND[@]}" "$B/$t"
@@ -179,6 +172,19 @@ check_suites() {
         /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 unmapped
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
     suite "fuzzing ioreq decoding and session (short run)" bash tests/ioreq-fuzz/run.sh "${IOREQ_FUZZ_SECONDS:-10}"
+}
+
+# The C harness against the privcmd double; again without membarrier (an old
+# kernel, a seccomp policy), where calls pin handles with shared counts
+# instead of per-thread records. SUFFIX names the architecture, if foreign.
+harness_suites() {
+    local t suffix=$1
+    for t in "${harness[@]}"; do
+        suite "$t$suffix" ours "$B/$t"
+    done
+    for t in test_handles test_hazard test_forkpoints; do
+        suite "$t, membarrier unavailable$suffix" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
+    done
 }
 
 # The suites of a foreign architecture, under qemu-user.
@@ -198,13 +204,7 @@ arch_suites() {
     suite "compare self-test" sh tests/lib/selftest.sh
     suite "privcmd test double vs Xen's own $ARCH library" xen "$B/fake-selftest"
     suite "differential: Xen's $ARCH library vs ours" env B="$B" RUN="${RUN[*]}" bash tests/differential/run.sh
-    local t
-    for t in "${harness[@]}"; do
-        suite "$t ($ARCH)" ours "$B/$t"
-    done
-    for t in test_handles test_hazard test_forkpoints; do
-        suite "$t, membarrier unavailable ($ARCH)" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
-    done
+    harness_suites " ($ARCH)"
     suite "unload: ours ($ARCH)" env LD_PRELOAD="$SHIM" "${RUN[@]}" "$B/unload" "$PWD/$B/libxendevicemodel.so.1.4" stays
     suite "unload: Xen's $ARCH library (unmapped)" env LD_PRELOAD="$SHIM" "${RUN[@]}" "$B/unload" "$ORIG" unmapped
     echo "valgrind, Debian's QEMU, make install, the fuzzer, loom, lint: amd64 only (they run there)"
