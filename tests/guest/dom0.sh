@@ -155,14 +155,11 @@ check_bindings() {
 tick_field() { serial | sed -n "s/^@G tick $1 .*$2=\([^ ]*\).*/\1/p" | tail -1; }
 # devices_ok FROM TO: in ticks FROM..TO the IDE counter read back, the AHCI
 # block read right, every ping answered, and each device's interrupts grew.
-# Once AHCI has failed after a restore (see ahci-after-restore), AHCI is left out.
 devices_ok() {
     for k in $(seq "$1" "$2"); do
-        [ "$(tick_field $k disk)" = ok ] && [ "$(tick_field $k ping)" = ok ] || return 1
-        [ -n "$ahci_broken" ] || [ "$(tick_field $k ahci)" = "$ahci_blk" ] || return 1
+        [ "$(tick_field $k disk)" = ok ] && [ "$(tick_field $k ping)" = ok ] && [ "$(tick_field $k ahci)" = "$ahci_blk" ] || return 1
     done
-    for f in ide intx; do [ "$(tick_field "$2" $f)" -gt "$(tick_field "$1" $f)" ] || return 1; done
-    [ -n "$ahci_broken" ] || [ "$(tick_field "$2" msi)" -gt "$(tick_field "$1" msi)" ]
+    for f in ide intx msi; do [ "$(tick_field "$2" $f)" -gt "$(tick_field "$1" $f)" ] || return 1; done
 }
 
 # ---- the scenario: one guest per library, through four QEMUs ----
@@ -171,7 +168,6 @@ devices_ok() {
 # third; `xl save` and `xl restore` with dm_restrict = 1 (a restore may change
 # the device model's configuration) to a deprivileged fourth.
 scenario() {
-    ahci_broken=
     rand_ide=$(new_image ide)
     rand_ahci=$(new_image ahci)
     ahci_blk=$(head -c 262144 /tmp/rand | md5 | cut -c 1-8)
@@ -208,7 +204,7 @@ scenario() {
         if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then ok "$d-write" "the guest's flushed pattern is in the image file"
         else fail "$d-write" "guest: $(gline "$d-write"), expected ok $want, image has $img"; fi
     done
-    # MSI: AHCI's interrupts are MSIs (Linux on Xen HVM: xen-pirq chip, type -msi), delivered.
+    # MSI: AHCI's interrupts are MSIs (chip PCI-MSI: QEMU delivers them with inject_msi), delivered.
     wait_g "irq ahci" 60
     set -- $(gline "irq ahci")
     info "AHCI interrupts: ${1:-?} on ${2:-?}"
@@ -232,8 +228,8 @@ scenario() {
     info "network done $(( $(now) - t0 )) s after xl create"
     set -- $(gline "irq net")
     info "e1000 interrupts: ${1:-?} on ${2:-?}"
-    # Linux on Xen HVM may route a GSI through a pirq: "xen-pirq -ioapic-level".
-    case ${2:-} in IO-APIC*level*|*ioapic-level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
+    # A level-triggered IO-APIC line: Linux's handler for it is "fasteoi".
+    case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
 
     # Ticks: every device keeps working; the IDE disk's ISA interrupt grows.
@@ -257,16 +253,12 @@ scenario() {
         write_cfg /tmp/restore.cfg guest /tmp/serial-$LIB-2.log "$(devices tap0)"
         if xl 600 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
             info "xl restore took $(( $(now) - t2 )) s"
-            # Seen with both libraries: after xl restore, QEMU's AHCI fails the
-            # guest's revalidation (VERIFY) and every read (sdb I/O errors). An
-            # expected outcome, compared between the libraries, until understood.
-            if wait_tick $((l + 2)) 180; then
-                if [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ]; then ok ahci-after-restore "the AHCI disk reads right on the restored QEMU"
-                elif serial | grep -q 'ata[0-9.]*: revalidation failed' && serial | grep -q 'I/O error, dev sdb'; then
-                    ahci_broken=1
-                    outcome "ahci-after-restore: expected failure (the restored QEMU's AHCI fails the guest's revalidation; reads of sdb get I/O errors)"
-                else fail ahci-after-restore "AHCI block reads $(tick_field $((l + 2)) ahci), want $ahci_blk"; fi
-            fi
+            # AHCI on the restored QEMU: reads right and its MSIs still arrive (a
+            # Xen-aware Linux lost them here: see the guest's nopv in run.sh).
+            if wait_tick $((l + 2)) 180 && [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ] &&
+                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field "$l" msi)" ]; then
+                ok ahci-after-restore "the AHCI disk reads right on the restored QEMU, its MSIs arrive"
+            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field "$l" msi) -> $(tick_field $((l + 2)) msi)"; fi
             if wait_tick $((l + 1)) 180 && wait_tick $((l + 3)) 180 && devices_ok $((l + 1)) $((l + 3)); then
                 ok save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
             else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi

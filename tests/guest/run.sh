@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$PWD
 TIMEOUT=${GUEST_TIMEOUT:-2400}
-NETBYTES=1048576
+NETBYTES=262144
 LIBS=${GUEST_LIBS:-xen ours} # for development: one library only (then the check cannot pass)
 W=$TOP/build/guest-vm
 
@@ -95,7 +95,12 @@ ld -m elf_i386 -Ttext 0x600 --oformat binary -o "$P/guest/chain.bin" "$W/chain.o
 [ "$(stat -c %s "$P/guest/chain.bin")" = 512 ] || die "chain.bin is not one sector"
 rm -f "$W/boot.img"
 mkfs.fat -s 64 -C "$W/boot.img" 16384 > /dev/null # 32 KiB clusters: fewer, larger reads
-printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet\n' > "$W/syslinux.cfg"
+# nopv: the guest runs as a plain HVM guest. Xen-aware, Linux binds emulated
+# MSIs to event channels (pirqs) and on resuming from `xl save` rebinds only
+# the GSI ones (drivers/xen/events: restore_pirqs), so AHCI's MSIs were lost
+# after every restore (commands timed out: "VERIFY failed (err_mask=0x4)").
+# Plain HVM, MSIs carry their vector and xl suspends the guest without its help.
+printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet nopv\n' > "$W/syslinux.cfg"
 mcopy -i "$W/boot.img" "$V/vmlinuz" ::/vmlinuz
 mcopy -i "$W/boot.img" "$W/guest-initrd.gz" ::/initrd.gz
 mcopy -i "$W/boot.img" "$W/syslinux.cfg" ::/syslinux.cfg
@@ -115,7 +120,7 @@ for lib in xen ours; do
         line=$(grep "^$s: " "$W/outcomes.$lib" | head -n 1 || true)
         case $line in
         "") bad "$lib: step $s has no outcome" ;;
-        "$s: ok"* | "ahci-after-restore: expected failure "*) ok ;; # the one documented expected failure (README)
+        "$s: ok"*) ok ;;
         *) bad "$lib: $line" ;;
         esac
     done
