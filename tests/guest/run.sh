@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$PWD
-TIMEOUT=${GUEST_TIMEOUT:-2400}
+TIMEOUT=${GUEST_TIMEOUT:-4200}
 NETBYTES=262144
 LIBS=${GUEST_LIBS:-xen ours} # for development: one library only (then the check cannot pass)
 W=$TOP/build/guest-vm
