@@ -1,6 +1,7 @@
 # For development: GUEST_EXPERIMENT=tests/guest/toolkit-experiment.sh
 # GUEST_LIBS=xen bash tests/guest/run.sh runs only the boot and the toolkit
 # step (the guest's network step fails fast: nothing listens in dom0).
+echo $LIB > /tmp/dm-lib
 rand_ide=$(new_image ide)
 rand_ahci=$(new_image ahci)
 rm -f /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log

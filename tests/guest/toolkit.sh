@@ -14,7 +14,7 @@ TK_LOG=/tmp/toolkit-dm.log
 tk_alive() { [ -e /proc/$1/stat ] && ! awk '{ exit $3 != "Z" }' /proc/$1/stat; }
 
 toolkit() {
-    if ! wait_g "toolkit-wait" 300; then
+    if ! wait_g "toolkit-wait" 900; then
         for s in ids registers intx teardown; do fail toolkit-$s "the guest did not ask for the device"; done
         return
     fi
