@@ -123,16 +123,29 @@ static int registers(void)
     return bad;
 }
 
-/* N interrupts through uio: raise at the device, wait for uio's event,
- * acknowledge at the device, unmask through uio. Then none more may come. */
-static void interrupts(int n)
+/* uio_pci_generic has no irqcontrol (writing /dev/uio0 fails ENOSYS): its
+ * user unmasks by clearing INTx Disable in the command register itself. */
+static int unmask(int cfg)
 {
-    int fd = open("/dev/uio0", O_RDWR);
-    if (fd < 0) {
-        printf("@G toolkit-intx error open /dev/uio0: %s\n", strerror(errno));
+    uint16_t cmd;
+    if (pread(cfg, &cmd, 2, 4) != 2)
+        return -1;
+    cmd &= ~(1u << 10);
+    return pwrite(cfg, &cmd, 2, 4) == 2 ? 0 : -1;
+}
+
+/* N interrupts through uio: raise at the device, wait for uio's event,
+ * acknowledge at the device, unmask in config space. Then none more may come. */
+static void interrupts(const char *bdf, int n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/config", bdf);
+    int fd = open("/dev/uio0", O_RDWR), cfg = open(path, O_RDWR);
+    if (fd < 0 || cfg < 0) {
+        printf("@G toolkit-intx error open /dev/uio0 or %s: %s\n", path, strerror(errno));
         return;
     }
-    uint32_t count = 0, one = 1;
+    uint32_t count = 0;
     int got = 0;
     double t0 = now();
     for (int i = 1; i <= n; i++) {
@@ -146,7 +159,7 @@ static void interrupts(int n)
             printf("@G toolkit-intx-count after interrupt %d uio counts %u\n", i, count);
         got++;
         mw(REG_ACK, 1);
-        if (write(fd, &one, 4) != 4)
+        if (unmask(cfg) != 0)
             printf("@G toolkit-intx-unmask failed: %s\n", strerror(errno));
     }
     double t1 = now();
@@ -158,6 +171,7 @@ static void interrupts(int n)
     printf("@G toolkit-intx %d %u %u %d %.0f\n", got, count, later, mr(REG_DOORBELL) == (uint32_t)n ? 1 : 0,
            (t1 - t0) * 1e6 / (got ? got : 1));
     close(fd);
+    close(cfg);
 }
 
 static uint32_t xen_port61(void)
@@ -222,7 +236,7 @@ int main(int argc, char **argv)
     mmio = m;
     printf("@G toolkit-bars memory %#llx ports %#x\n", mem, io);
     registers();
-    interrupts(atoi(argv[3]));
+    interrupts(argv[2], atoi(argv[3]));
     timings(200);
     return 0;
 }
