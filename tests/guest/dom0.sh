@@ -85,6 +85,7 @@ md5() { md5sum | cut -d' ' -f1; }
 pattern() { seq -w 1 20000 | sed "s/^/xdm-$1-/" | dd bs=256k count=1 iflag=fullblock 2>/dev/null; }
 region() { dd if="$1" bs=256k skip="$2" count="${3:-1}" 2>/dev/null; } # IMAGE BLOCK [COUNT]
 RAND_BLK=4 WRITE_BLK=12 LOST_BLK=16 TICK_BLK=40
+. $G/toolkit.sh # toolkit(): the Rust device model beside QEMU (issue 14)
 
 AHCI_BASE=64 # the AHCI disk's test blocks follow its 16 MiB boot file system
 # new_image ide|ahci: a fresh disk image /tmp/NAME.img with 1 MiB of random
@@ -237,6 +238,7 @@ scenario() {
     # A level-triggered IO-APIC line: Linux's handler for it is "fasteoi".
     case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
+    toolkit # the Rust device model's PCI function, used by the guest, then torn down
 
     # Ticks: every device keeps working; the IDE disk's ISA interrupt grows.
     if ! wait_tick 3 600; then fail ticks "no tick 3 within 600 s"; return; fi

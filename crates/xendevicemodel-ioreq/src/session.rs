@@ -78,6 +78,10 @@ pub struct Stats {
     pub refused: u64,
     /// Notifications whose slot was not READY: logged, slot left alone.
     pub ignored: u64,
+    /// Notifications whose slot held no request (state NONE): not logged.
+    /// Xen sets a port pending when it is bound ("a notification may have
+    /// been lost"), so every vCPU's port fires once after setup.
+    pub spurious: u64,
     /// Notifications on ports the session does not know: logged.
     pub unknown_ports: u64,
 }
@@ -276,6 +280,12 @@ impl Session {
             return Ok(());
         };
         let state = slot.state();
+        if state == STATE_IOREQ_NONE {
+            // No request: the notification Xen makes at bind, or a late
+            // duplicate. Nothing to answer, nothing to report (QEMU ignores it too).
+            self.stats.spurious += 1;
+            return Ok(());
+        }
         if state != STATE_IOREQ_READY {
             self.stats.ignored += 1;
             refused(&self.server.logger, Some(v), format_args!("{}; slot left alone", Refusal::State(state)));
