@@ -64,12 +64,16 @@ gline() { serial | sed -n "s/^@G $1 //p" | tail -1; }
 # now: seconds since dom0 booted (no process: forks are slow in this dom0).
 now() { read -r up _ < /proc/uptime; echo "${up%.*}"; }
 # wait_g PATTERN SECONDS: bounded wait for a guest line starting "@G PATTERN".
+# It polls every 3 s and reads the clock without a subshell: each fork costs
+# dom0 (a PV guest under TCG) milliseconds that QEMU needs for the guest.
 wait_g() {
-    end=$(( $(now) + $2 ))
+    read -r up _ < /proc/uptime
+    end=$(( ${up%.*} + $2 ))
     while ! grep -q "^@G $1" $SERIALS 2>/dev/null; do
-        [ "$(now)" -ge "$end" ] && return 1
+        read -r up _ < /proc/uptime
+        [ "${up%.*}" -ge "$end" ] && return 1
         grep -q '^@G error' $SERIALS 2>/dev/null && return 1
-        sleep 1
+        sleep 3
     done
 }
 last_tick() { serial | sed -n 's/^@G tick \([0-9]*\) .*/\1/p' | tail -1; }
