@@ -11,7 +11,7 @@ TK_N=8 # the interrupts the guest raises (toolkit-guest.sh's N)
 TK_LOG=/tmp/toolkit-dm.log
 
 # tk_alive PID: the process runs (a zombie does not).
-tk_alive() { [ -e /proc/$1/stat ] && ! awk '{ exit $3 != "Z" }' /proc/$1/stat; }
+tk_alive() { [ -e /proc/$1/stat ] && ! awk '{ exit $3 != "Z" }' /proc/$1/stat 2>/dev/null; }
 
 toolkit() {
     if ! wait_g "toolkit-wait" 900; then
