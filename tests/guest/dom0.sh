@@ -58,7 +58,13 @@ show_logs() {
     done
 }
 # The guest's serial output so far: every file this guest's QEMUs wrote, in order.
-serial() { cat $SERIALS 2>/dev/null | tr -d '\r'; }
+# A line the guest is still writing (the file does not end in a newline yet)
+# is left out: a reader must never act on half a line.
+serial() {
+    cat $SERIALS 2>/dev/null | tr -d '\r' > /tmp/serial.now
+    [ -z "$(tail -c 1 /tmp/serial.now)" ] || sed -i '$d' /tmp/serial.now
+    cat /tmp/serial.now
+}
 # gline KEY: the guest's last "@G KEY ..." line, without "@G KEY ".
 gline() { serial | sed -n "s/^@G $1 //p" | tail -1; }
 # now: seconds since dom0 booted (no process: forks are slow in this dom0).
@@ -69,7 +75,7 @@ now() { read -r up _ < /proc/uptime; echo "${up%.*}"; }
 wait_g() {
     read -r up _ < /proc/uptime
     end=$(( ${up%.*} + $2 ))
-    while ! grep -q "^@G $1" $SERIALS 2>/dev/null; do
+    while ! grep -q "^@G $1" $SERIALS 2>/dev/null || ! serial | grep -q "^@G $1"; do
         read -r up _ < /proc/uptime
         [ "${up%.*}" -ge "$end" ] && return 1
         grep -q '^@G error' $SERIALS 2>/dev/null && return 1
