@@ -29,11 +29,19 @@ unset LD_LIBRARY_PATH
 /usr/lib/xen-4.17/bin/xen-init-dom0 > /tmp/init-dom0.log 2>&1 || { cat /tmp/init-dom0.log; echo "dom0: FAIL (xen-init-dom0)"; exit 1; }
 /usr/lib/xen-4.17/bin/xenconsoled --pid-file=/var/run/xen/xenconsoled.pid
 # tap0 joins the guest's e1000 to dom0; tap1 is the migration target's (the
-# source QEMU still holds tap0 while the destination starts).
+# source QEMU still holds tap0 while the destination starts). dom0's address
+# moves to the tap of the QEMU that runs the guest (ip_on); tap1 has tap0's
+# MAC, so the guest's ARP entry for dom0 stays right.
 tunctl -t tap0 > /dev/null && tunctl -t tap1 > /dev/null || echo "dom0: tunctl failed"
+ip link set tap1 address "$(cat /sys/class/net/tap0/address)"
 ip addr add 10.9.0.1/24 dev tap0
 ip link set tap0 up
 ip link set tap1 up
+ip_on() { # TAP
+    for t in tap0 tap1; do [ "$t" = "$1" ] || ip addr del 10.9.0.1/24 dev "$t" 2>/dev/null; done
+    ip addr add 10.9.0.1/24 dev "$1" 2>/dev/null
+    true
+}
 mkfifo /tmp/hold
 : > /etc/xen/xl.conf
 echo "dom0: $(uname -r), xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), $(free -m | awk '/Mem:/ {print $2}') MB"
@@ -181,6 +189,7 @@ scenario() {
     rand_ide=$(new_image ide)
     rand_ahci=$(new_image ahci)
     ahci_blk=$(head -c 262144 /tmp/rand | md5 | cut -c 1-8)
+    ip_on tap0
     chmod 600 /tmp/ide.img /tmp/ahci.img # only root: QEMU opens them before it drops privileges
     head -c "$NETBYTES" /dev/urandom > /tmp/net-to-guest
     rm -f /tmp/net-from-guest /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log
@@ -299,6 +308,7 @@ scenario() {
     t1=$(now)
     xl 900 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
     mrc=$?
+    ip_on tap1 # the receiving QEMU's e1000 is on tap1
     info "xl migrate exit $mrc after $(( $(now) - t1 )) s"
     if [ $mrc -eq 0 ] && wait_tick $((l + 3)) 600 && devices_ok $((l + 1)) $((l + 3)); then
         ok migrate "the guest continued on the receiving QEMU, every device works"
@@ -317,7 +327,8 @@ scenario() {
     chmod 600 /dev/loop0 /dev/loop1
     write_cfg /tmp/restricted.cfg guest /tmp/serial-$LIB-4.log "dm_restrict = 1
 $(DISKS=loop devices tap0)"
-    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
+    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 &&
+           xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
         tail -20 /tmp/xl-save.log; grep -E 'error|warning' /tmp/xl-restore.log | tail -20
         fail restrict-qemu "xl save / xl restore with dm_restrict failed"
     fi
