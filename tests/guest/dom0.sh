@@ -99,6 +99,14 @@ qemu_pid() { # DOMID: the device model's pid
     done
 }
 md5() { md5sum | cut -d' ' -f1; }
+# stop_listeners: ends dom0's network listeners a run left waiting (its guest
+# failed before connecting), so the next run can bind their ports.
+stop_listeners() {
+    for p in /proc/[0-9]*; do
+        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
+    done
+    return 0
+}
 # pattern NAME: the 256 KiB the guest writes (same function as guest-init).
 pattern() { seq -w 1 20000 | sed "s/^/xdm-$1-/" | dd bs=256k count=1 iflag=fullblock 2>/dev/null; }
 region() { dd if="$1" bs=256k skip="$2" count="${3:-1}" 2>/dev/null; } # IMAGE BLOCK [COUNT]
@@ -434,6 +442,7 @@ for LIB in $(cat $G/libs); do
     t0=$(now)
     scenario
     xl 60 destroy guest 2>/dev/null
+    stop_listeners
     [ "$LIB" != ours ] || check_trace /tmp/trace-$LIB # Xen's library has no trace
     info "the scenario took $(( $(now) - t0 )) s"
 done
