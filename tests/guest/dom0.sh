@@ -29,11 +29,19 @@ unset LD_LIBRARY_PATH
 /usr/lib/xen-4.17/bin/xen-init-dom0 > /tmp/init-dom0.log 2>&1 || { cat /tmp/init-dom0.log; echo "dom0: FAIL (xen-init-dom0)"; exit 1; }
 /usr/lib/xen-4.17/bin/xenconsoled --pid-file=/var/run/xen/xenconsoled.pid
 # tap0 joins the guest's e1000 to dom0; tap1 is the migration target's (the
-# source QEMU still holds tap0 while the destination starts).
+# source QEMU still holds tap0 while the destination starts). dom0's address
+# moves to the tap of the QEMU that runs the guest (ip_on); tap1 has tap0's
+# MAC, so the guest's ARP entry for dom0 stays right.
 tunctl -t tap0 > /dev/null && tunctl -t tap1 > /dev/null || echo "dom0: tunctl failed"
+ip link set tap1 address "$(cat /sys/class/net/tap0/address)"
 ip addr add 10.9.0.1/24 dev tap0
 ip link set tap0 up
 ip link set tap1 up
+ip_on() { # TAP
+    for t in tap0 tap1; do [ "$t" = "$1" ] || ip addr del 10.9.0.1/24 dev "$t" 2>/dev/null; done
+    ip addr add 10.9.0.1/24 dev "$1" 2>/dev/null
+    true
+}
 mkfifo /tmp/hold
 : > /etc/xen/xl.conf
 echo "dom0: $(uname -r), xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), $(free -m | awk '/Mem:/ {print $2}') MB"
@@ -58,18 +66,28 @@ show_logs() {
     done
 }
 # The guest's serial output so far: every file this guest's QEMUs wrote, in order.
-serial() { cat $SERIALS 2>/dev/null | tr -d '\r'; }
+# A line the guest is still writing (the file does not end in a newline yet)
+# is left out: a reader must never act on half a line.
+serial() {
+    cat $SERIALS 2>/dev/null | tr -d '\r' > /tmp/serial.now
+    [ -z "$(tail -c 1 /tmp/serial.now)" ] || sed -i '$d' /tmp/serial.now
+    cat /tmp/serial.now
+}
 # gline KEY: the guest's last "@G KEY ..." line, without "@G KEY ".
 gline() { serial | sed -n "s/^@G $1 //p" | tail -1; }
 # now: seconds since dom0 booted (no process: forks are slow in this dom0).
 now() { read -r up _ < /proc/uptime; echo "${up%.*}"; }
 # wait_g PATTERN SECONDS: bounded wait for a guest line starting "@G PATTERN".
+# It polls every 3 s and reads the clock without a subshell: each fork costs
+# dom0 (a PV guest under TCG) milliseconds that QEMU needs for the guest.
 wait_g() {
-    end=$(( $(now) + $2 ))
-    while ! grep -q "^@G $1" $SERIALS 2>/dev/null; do
-        [ "$(now)" -ge "$end" ] && return 1
+    read -r up _ < /proc/uptime
+    end=$(( ${up%.*} + $2 ))
+    while ! grep -q "^@G $1" $SERIALS 2>/dev/null || ! serial | grep -q "^@G $1"; do
+        read -r up _ < /proc/uptime
+        [ "${up%.*}" -ge "$end" ] && return 1
         grep -q '^@G error' $SERIALS 2>/dev/null && return 1
-        sleep 1
+        sleep 3
     done
 }
 last_tick() { serial | sed -n 's/^@G tick \([0-9]*\) .*/\1/p' | tail -1; }
@@ -81,10 +99,19 @@ qemu_pid() { # DOMID: the device model's pid
     done
 }
 md5() { md5sum | cut -d' ' -f1; }
+# stop_listeners: ends dom0's network listeners a run left waiting (its guest
+# failed before connecting), so the next run can bind their ports.
+stop_listeners() {
+    for p in /proc/[0-9]*; do
+        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
+    done
+    return 0
+}
 # pattern NAME: the 256 KiB the guest writes (same function as guest-init).
 pattern() { seq -w 1 20000 | sed "s/^/xdm-$1-/" | dd bs=256k count=1 iflag=fullblock 2>/dev/null; }
 region() { dd if="$1" bs=256k skip="$2" count="${3:-1}" 2>/dev/null; } # IMAGE BLOCK [COUNT]
-RAND_BLK=4 WRITE_BLK=12 LOST_BLK=16 TICK_BLK=40
+RAND_BLK=4 WRITE_BLK=12 TICK_BLK=40
+. $G/toolkit.sh # toolkit(): the Rust device model beside QEMU (issue 14)
 
 AHCI_BASE=64 # the AHCI disk's test blocks follow its 16 MiB boot file system
 # new_image ide|ahci: a fresh disk image /tmp/NAME.img with 1 MiB of random
@@ -129,10 +156,16 @@ CFG
 # same files through loop block devices /dev/loop0 (IDE) and /dev/loop1 (AHCI):
 # libxl caps a deprivileged QEMU's file size at 256 KiB, which binds regular
 # files only (see restrict-rlimit).
+# auto-read-only=off: a QEMU that receives a guest (xl restore, migrate) keeps
+# its disks read-only until the guest runs, then QEMU reopens them read-write
+# by path; a deprivileged QEMU, chrooted by then, cannot ("Could not open
+# '/dev/loop0': Permission denied" on libxl's "cont"), so the guest never ran.
+# Opened read-write from the start, the same descriptor serves throughout.
 devices() { # TAP: QEMU's devices (the same for every QEMU of a guest: its state moves between them)
     if [ "${DISKS:-file}" = loop ]; then ide=/dev/loop0 ahci=/dev/loop1; else ide=/tmp/ide.img ahci=/tmp/ahci.img; fi
-    echo "device_model_args_hvm = [ \"-drive\", \"file=$ide,if=ide,format=raw,index=0,media=disk\",
-  \"-device\", \"ahci,id=ahci0\", \"-drive\", \"file=$ahci,if=none,id=d2,format=raw\", \"-device\", \"ide-hd,drive=d2,bus=ahci0.0\",
+    ro=auto-read-only=off,file.auto-read-only=off
+    echo "device_model_args_hvm = [ \"-drive\", \"file=$ide,if=ide,format=raw,index=0,media=disk,$ro\",
+  \"-device\", \"ahci,id=ahci0\", \"-drive\", \"file=$ahci,if=none,id=d2,format=raw,$ro\", \"-device\", \"ide-hd,drive=d2,bus=ahci0.0\",
   \"-netdev\", \"tap,id=n0,ifname=$1,script=no,downscript=no\", \"-device\", \"e1000,netdev=n0,romfile=,mac=00:16:3e:09:00:02\" ]"
 }
 
@@ -155,14 +188,11 @@ check_bindings() {
 tick_field() { serial | sed -n "s/^@G tick $1 .*$2=\([^ ]*\).*/\1/p" | tail -1; }
 # devices_ok FROM TO: in ticks FROM..TO the IDE counter read back, the AHCI
 # block read right, every ping answered, and each device's interrupts grew.
-# Once AHCI has failed after a restore (see ahci-after-restore), AHCI is left out.
 devices_ok() {
     for k in $(seq "$1" "$2"); do
-        [ "$(tick_field $k disk)" = ok ] && [ "$(tick_field $k ping)" = ok ] || return 1
-        [ -n "$ahci_broken" ] || [ "$(tick_field $k ahci)" = "$ahci_blk" ] || return 1
+        [ "$(tick_field $k disk)" = ok ] && [ "$(tick_field $k ping)" = ok ] && [ "$(tick_field $k ahci)" = "$ahci_blk" ] || return 1
     done
-    for f in ide intx; do [ "$(tick_field "$2" $f)" -gt "$(tick_field "$1" $f)" ] || return 1; done
-    [ -n "$ahci_broken" ] || [ "$(tick_field "$2" msi)" -gt "$(tick_field "$1" msi)" ]
+    for f in ide intx msi; do [ "$(tick_field "$2" $f)" -gt "$(tick_field "$1" $f)" ] || return 1; done
 }
 
 # ---- the scenario: one guest per library, through four QEMUs ----
@@ -171,16 +201,16 @@ devices_ok() {
 # third; `xl save` and `xl restore` with dm_restrict = 1 (a restore may change
 # the device model's configuration) to a deprivileged fourth.
 scenario() {
-    ahci_broken=
     rand_ide=$(new_image ide)
     rand_ahci=$(new_image ahci)
     ahci_blk=$(head -c 262144 /tmp/rand | md5 | cut -c 1-8)
+    ip_on tap0
     chmod 600 /tmp/ide.img /tmp/ahci.img # only root: QEMU opens them before it drops privileges
     head -c "$NETBYTES" /dev/urandom > /tmp/net-to-guest
     rm -f /tmp/net-from-guest /tmp/serial-$LIB-*.log /var/log/xen/qemu-dm-*.log
     # dom0's ends of the two transfers, both started by the guest.
-    (timeout 900 nc -l -p 5001 <> /tmp/hold > /tmp/net-from-guest) &
-    (timeout 900 nc -l -p 5002 < /tmp/net-to-guest) &
+    (timeout 1800 nc -l -p 5001 <> /tmp/hold > /tmp/net-from-guest) &
+    (timeout 1800 nc -l -p 5002 < /tmp/net-to-guest) &
     SERIALS=/tmp/serial-$LIB-1.log
     write_cfg /tmp/create.cfg guest /tmp/serial-$LIB-1.log "$(devices tap0)"
     t0=$(now)
@@ -188,8 +218,8 @@ scenario() {
     if ! xl 240 -vvv create /tmp/create.cfg > /tmp/xl-create.log 2>&1; then
         tail -40 /tmp/xl-create.log; fail boot "xl create failed"; return
     fi
-    if wait_g boot 900; then ok boot "Linux started its init from the AHCI disk"
-    else fail boot "no init within 900 s"; return; fi
+    if wait_g boot 1200; then ok boot "Linux started its init from the AHCI disk"
+    else fail boot "no init within 1200 s"; return; fi
     info "the guest reached its init $(( $(now) - t0 )) s after xl create"
 
     pid=$(qemu_pid "$(domid_of guest)")
@@ -208,15 +238,15 @@ scenario() {
         if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then ok "$d-write" "the guest's flushed pattern is in the image file"
         else fail "$d-write" "guest: $(gline "$d-write"), expected ok $want, image has $img"; fi
     done
-    # MSI: AHCI's interrupts are MSIs (Linux on Xen HVM: xen-pirq chip, type -msi), delivered.
+    # MSI: AHCI's interrupts are MSIs (chip PCI-MSI: QEMU delivers them with inject_msi), delivered.
     wait_g "irq ahci" 60
     set -- $(gline "irq ahci")
     info "AHCI interrupts: ${1:-?} on ${2:-?}"
-    case ${2:-} in *msi*) [ "${1:-0}" -gt 0 ] && ok msi "AHCI's interrupt is an MSI and fired" || fail msi "AHCI's MSI count is ${1:-0}" ;;
+    case ${2:-} in *MSI*|*msi*) [ "${1:-0}" -gt 0 ] && ok msi "AHCI's interrupt is an MSI and fired" || fail msi "AHCI's MSI count is ${1:-0}" ;;
                   *) fail msi "AHCI's interrupt is not an MSI: ${2:-none}" ;; esac
 
     # Network: NETBYTES each way through the emulated e1000 and dom0's tap0.
-    if wait_g "net-rx" 600; then
+    if wait_g "net-rx" 900; then
         set -- $(gline net-tx)
         got_n=$(wc -c < /tmp/net-from-guest) got_md5=$(md5 < /tmp/net-from-guest)
         if [ "${1:-}" = "$NETBYTES" ] && [ "$got_n" = "$NETBYTES" ] && [ "$got_md5" = "${2:-}" ]; then
@@ -232,12 +262,13 @@ scenario() {
     info "network done $(( $(now) - t0 )) s after xl create"
     set -- $(gline "irq net")
     info "e1000 interrupts: ${1:-?} on ${2:-?}"
-    # Linux on Xen HVM may route a GSI through a pirq: "xen-pirq -ioapic-level".
-    case ${2:-} in IO-APIC*level*|*ioapic-level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
+    # A level-triggered IO-APIC line: Linux's handler for it is "fasteoi".
+    case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
+    toolkit # the Rust device model's PCI function, used by the guest, then torn down
 
     # Ticks: every device keeps working; the IDE disk's ISA interrupt grows.
-    if ! wait_tick 3 180; then fail ticks "no tick 3 within 180 s"; return; fi
+    if ! wait_tick 3 600; then fail ticks "no tick 3 within 600 s"; return; fi
     set -- $(gline "irq ide")
     info "ata_piix interrupts: ${1:-?} on ${2:-?}; tick 1: $(serial | grep '^@G tick 1 '); tick 3: $(serial | grep '^@G tick 3 ')"
     case ${2:-} in IO-APIC*edge*) [ "$(tick_field 3 ide)" -gt "$(tick_field 1 ide)" ] && ok isa-irq "the IDE disk's ISA interrupt (IO-APIC, edge) keeps growing" ||
@@ -257,17 +288,13 @@ scenario() {
         write_cfg /tmp/restore.cfg guest /tmp/serial-$LIB-2.log "$(devices tap0)"
         if xl 600 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
             info "xl restore took $(( $(now) - t2 )) s"
-            # Seen with both libraries: after xl restore, QEMU's AHCI fails the
-            # guest's revalidation (VERIFY) and every read (sdb I/O errors). An
-            # expected outcome, compared between the libraries, until understood.
-            if wait_tick $((l + 2)) 180; then
-                if [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ]; then ok ahci-after-restore "the AHCI disk reads right on the restored QEMU"
-                elif serial | grep -q 'ata[0-9.]*: revalidation failed' && serial | grep -q 'I/O error, dev sdb'; then
-                    ahci_broken=1
-                    outcome "ahci-after-restore: expected failure (the restored QEMU's AHCI fails the guest's revalidation; reads of sdb get I/O errors)"
-                else fail ahci-after-restore "AHCI block reads $(tick_field $((l + 2)) ahci), want $ahci_blk"; fi
-            fi
-            if wait_tick $((l + 1)) 180 && wait_tick $((l + 3)) 180 && devices_ok $((l + 1)) $((l + 3)); then
+            # AHCI on the restored QEMU: reads right and its MSIs still arrive (a
+            # Xen-aware Linux lost them here: see the guest's nopv in run.sh).
+            if wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ] &&
+                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field "$l" msi)" ]; then
+                ok ahci-after-restore "the AHCI disk reads right on the restored QEMU, its MSIs arrive"
+            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field "$l" msi) -> $(tick_field $((l + 2)) msi)"; fi
+            if wait_tick $((l + 1)) 600 && wait_tick $((l + 3)) 600 && devices_ok $((l + 1)) $((l + 3)); then
                 ok save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
             else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi
         else tail -30 /tmp/xl-restore.log; fail save-restore "xl restore failed"; fi
@@ -285,7 +312,7 @@ scenario() {
     state=$(xl 30 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
     l2=$(last_tick)
     xl 30 unpause guest
-    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 120 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
+    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
         ok pause "no tick while paused, counting resumed at the next one"
     else fail pause "ticks $l -> $l2 while paused (state $state), then last $(last_tick)"; fi
 
@@ -297,8 +324,9 @@ scenario() {
     t1=$(now)
     xl 900 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
     mrc=$?
+    ip_on tap1 # the receiving QEMU's e1000 is on tap1
     info "xl migrate exit $mrc after $(( $(now) - t1 )) s"
-    if [ $mrc -eq 0 ] && wait_tick $((l + 3)) 180 && devices_ok $((l + 1)) $((l + 3)); then
+    if [ $mrc -eq 0 ] && wait_tick $((l + 3)) 600 && devices_ok $((l + 1)) $((l + 3)); then
         ok migrate "the guest continued on the receiving QEMU, every device works"
     else
         grep -iE 'error|fail|refus|lock|denied' /tmp/xl-migrate.log | head -40 | sed "s/^/[$LIB] xl-migrate| /"
@@ -315,7 +343,8 @@ scenario() {
     chmod 600 /dev/loop0 /dev/loop1
     write_cfg /tmp/restricted.cfg guest /tmp/serial-$LIB-4.log "dm_restrict = 1
 $(DISKS=loop devices tap0)"
-    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
+    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 &&
+           xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
         tail -20 /tmp/xl-save.log; grep -E 'error|warning' /tmp/xl-restore.log | tail -20
         fail restrict-qemu "xl save / xl restore with dm_restrict failed"
     fi
@@ -350,7 +379,7 @@ $(DISKS=loop devices tap0)"
         fail restrict-rlimit "cap '$fsz', regular file $f, block device $b"
     check_maps "$pid" || fail library "the deprivileged QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
 
-    if wait_tick $((l + 2)) 300 && devices_ok $((l + 1)) $((l + 2)); then ok restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
+    if wait_tick $((l + 2)) 600 && devices_ok $((l + 1)) $((l + 2)); then ok restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
     else fail restrict-ticks "ticks up to $(last_tick) (saved at $l)"; fi
 
     # The disks as dom0 sees them at the end.
@@ -365,17 +394,15 @@ $(DISKS=loop devices tap0)"
         [ "$(region /tmp/ide.img $WRITE_BLK | md5)" = "$(pattern ide | md5)" ] && ok disk-final "the image holds the last count and the pattern" ||
             fail disk-final "the pattern changed in the image"
     else fail disk-final "the image holds '$img', the guest's last tick was $l"; fi
-    # The unflushed write stayed in the guest's page cache and died with it.
-    lost=$(region /tmp/ide.img $LOST_BLK | md5)
-    info "unflushed region in the image after destroy: $lost (pattern $(pattern lost | md5), zeros $(head -c 262144 /dev/zero | md5))"
-    [ "$lost" = "$(head -c 262144 /dev/zero | md5)" ] && ok unflushed-write "a write the guest did not flush never reached the image: it died with the guest" ||
-        fail unflushed-write "the unflushed region changed"
     check_bindings library
-    # Ours traces: every dm_op of the deprivileged QEMU was for its own guest.
+    # Ours traces (the deprivileged QEMU into a file of its own, dm-wrapper.sh):
+    # it made calls, and every one of them was for its own guest.
     if [ "$LIB" = ours ]; then
-        bad=$(awk -v p="$rpid" -v d="dom=$dom" '$2 == p && $4 != "open" { for (i = 5; i <= NF; i++) if ($i ~ /^dom=/ && $i != d) n++ } END { print n + 0 }' /tmp/trace-$LIB)
-        [ "$bad" -eq 0 ] && echo "[$LIB] trace-check: every traced call of the deprivileged QEMU was for domain $dom" ||
-            trace_fail "$bad traced calls of the deprivileged QEMU for another domain than $dom"
+        t=/tmp/trace-$LIB.restricted
+        n=$(awk -v p="$rpid" '$2 == p && $4 != "open" && $4 != "close"' "$t" 2>/dev/null | grep -c .)
+        bad=$(awk -v p="$rpid" -v d="dom=$dom" '$2 == p && $4 != "open" { for (i = 5; i <= NF; i++) if ($i ~ /^dom=/ && $i != d) n++ } END { print n + 0 }' "$t" 2>/dev/null)
+        if [ "$n" -gt 0 ] && [ "${bad:-1}" -eq 0 ]; then echo "[$LIB] trace-check: the deprivileged QEMU made $n traced calls, every one for domain $dom"
+        else trace_fail "deprivileged QEMU: $n traced calls, ${bad:-?} for another domain than $dom"; fi
     fi
 }
 
@@ -411,10 +438,11 @@ if [ -e $G/experiment.sh ]; then LIB=xen; . $G/experiment.sh; exit 0; fi
 for LIB in $(cat $G/libs); do
     echo "$LIB" > /tmp/dm-lib
     echo "/tmp/trace-$LIB" > /tmp/dm-trace
-    rm -f /tmp/dm-bindings-$LIB.* /tmp/trace-$LIB
+    rm -f /tmp/dm-bindings-$LIB.* /tmp/trace-$LIB /tmp/trace-$LIB.restricted
     t0=$(now)
     scenario
     xl 60 destroy guest 2>/dev/null
+    stop_listeners
     [ "$LIB" != ours ] || check_trace /tmp/trace-$LIB # Xen's library has no trace
     info "the scenario took $(( $(now) - t0 )) s"
 done

@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$PWD
-TIMEOUT=${GUEST_TIMEOUT:-2400}
-NETBYTES=1048576
+TIMEOUT=${GUEST_TIMEOUT:-4200}
+NETBYTES=262144
 LIBS=${GUEST_LIBS:-xen ours} # for development: one library only (then the check cannot pass)
 W=$TOP/build/guest-vm
 
@@ -22,7 +22,8 @@ die() { echo "guest-check: FAIL ($*)"; exit 1; }
 
 # Every step the scenario has; a missing one fails the check.
 STEPS="boot ide-read ide-write ahci-read ahci-write msi net-guest-to-dom0 net-dom0-to-guest intx isa-irq ticks
-save-restore ahci-after-restore pause migrate restrict-qemu restrict-handle restrict-rlimit restrict-ticks disk-final unflushed-write library"
+save-restore ahci-after-restore pause migrate restrict-qemu restrict-handle restrict-rlimit restrict-ticks disk-final library
+toolkit-ids toolkit-registers toolkit-intx toolkit-teardown"
 
 . tests/xen-hypervisor/vm.sh
 vm_packages tools
@@ -77,6 +78,7 @@ vm_copy_libs "$I" "$P/guest/mkdomain" "$P/guest/privcmd-probe"
 cp tests/guest/dom0.sh "$P/in-vm.sh"
 cp tests/guest/dm-wrapper.sh "$P/guest/"
 chmod +x "$P/in-vm.sh" "$P/guest/dm-wrapper.sh"
+. tests/guest/toolkit-host.sh # the Rust device model and the guest's side of it (issue 14)
 echo "$NETBYTES" > "$P/guest/netbytes"
 echo "$LIBS" > "$P/guest/libs"
 [ "${GUEST_DEBUG:-0}" = 1 ] && touch "$P/guest/debug"
@@ -95,7 +97,15 @@ ld -m elf_i386 -Ttext 0x600 --oformat binary -o "$P/guest/chain.bin" "$W/chain.o
 [ "$(stat -c %s "$P/guest/chain.bin")" = 512 ] || die "chain.bin is not one sector"
 rm -f "$W/boot.img"
 mkfs.fat -s 64 -C "$W/boot.img" 16384 > /dev/null # 32 KiB clusters: fewer, larger reads
-printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet\n' > "$W/syslinux.cfg"
+# nopv: the guest runs as a plain HVM guest. Xen-aware, Linux binds emulated
+# MSIs to event channels (pirqs) and on resuming from `xl save` rebinds only
+# the GSI ones (drivers/xen/events: restore_pirqs), so AHCI's MSIs were lost
+# after every restore (commands timed out: "VERIFY failed (err_mask=0x4)").
+# Plain HVM, MSIs carry their vector and xl suspends the guest without its help.
+# loglevel=1 nowatchdog rcupdate.rcu_cpu_stall_suppress=1: the kernel shares
+# the serial line with init's "@G" reports; on a starved vCPU (TCG, a busy
+# host) its RCU-stall and soft-lockup warnings landed inside those lines.
+printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet nopv loglevel=1 nowatchdog rcupdate.rcu_cpu_stall_suppress=1\n' > "$W/syslinux.cfg"
 mcopy -i "$W/boot.img" "$V/vmlinuz" ::/vmlinuz
 mcopy -i "$W/boot.img" "$W/guest-initrd.gz" ::/initrd.gz
 mcopy -i "$W/boot.img" "$W/syslinux.cfg" ::/syslinux.cfg
@@ -115,7 +125,7 @@ for lib in xen ours; do
         line=$(grep "^$s: " "$W/outcomes.$lib" | head -n 1 || true)
         case $line in
         "") bad "$lib: step $s has no outcome" ;;
-        "$s: ok"* | "ahci-after-restore: expected failure "*) ok ;; # the one documented expected failure (README)
+        "$s: ok"*) ok ;;
         *) bad "$lib: $line" ;;
         esac
     done

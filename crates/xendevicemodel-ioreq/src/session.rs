@@ -76,8 +76,14 @@ pub struct Stats {
     pub buffered: u64,
     /// Requests refused (malformed), logged and answered without the device.
     pub refused: u64,
-    /// Notifications whose slot was not READY: logged, slot left alone.
+    /// Notifications whose slot was in a state no request or answer has
+    /// (INPROCESS, or not a state at all): logged, slot left alone.
     pub ignored: u64,
+    /// Notifications whose slot held no request (state NONE, or our answer
+    /// not yet taken: IORESP_READY): not logged. Xen sets a port pending when
+    /// it is bound ("a notification may have been lost"), so every vCPU's
+    /// port fires once after setup, and that may be seen after a request.
+    pub spurious: u64,
     /// Notifications on ports the session does not know: logged.
     pub unknown_ports: u64,
 }
@@ -276,6 +282,14 @@ impl Session {
             return Ok(());
         };
         let state = slot.state();
+        if state == STATE_IOREQ_NONE || state == STATE_IORESP_READY {
+            // No request: the notification Xen makes at bind, or one that
+            // arrives after we answered and before the vCPU took the answer
+            // (the bind's, served late). Nothing to answer, nothing to report
+            // (QEMU ignores both too).
+            self.stats.spurious += 1;
+            return Ok(());
+        }
         if state != STATE_IOREQ_READY {
             self.stats.ignored += 1;
             refused(&self.server.logger, Some(v), format_args!("{}; slot left alone", Refusal::State(state)));

@@ -422,7 +422,11 @@ impl Events for SimEvents {
         if ev.ports.len() <= local as usize {
             ev.ports.resize(local as usize + 1, PortState::default());
         }
-        ev.ports[local as usize] = PortState::default();
+        // As Xen's EVTCHNOP_bind_interdomain: the new port starts pending
+        // (a notification sent before the bind must not be lost).
+        ev.ports[local as usize] = PortState { masked: true, ..PortState::default() };
+        ev.queue.push_back(local);
+        self.sh.queued.fetch_add(1, Release);
         drop(ev);
         self.bound.push(local);
         self.sh.record(format!("bind remote={remote} -> {local}"));
