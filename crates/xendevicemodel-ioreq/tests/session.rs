@@ -223,6 +223,17 @@ fn pump(session: &mut Session, dev: &mut impl Device) {
     session.run_once(dev, Some(Duration::from_millis(500))).unwrap();
 }
 
+/// Puts a port read in `cpu`'s slot in `state`, notifies, serves once, and
+/// asserts that the session left the slot exactly as it was.
+fn notify_in_state(cpu: &sim::SimVcpu, session: &mut Session, dev: &mut impl Device, state: u8) {
+    let r = RawIoreq { state, vp_eport: 0x101, ..sim::pio(0x500, Size::B1, true, 0x77) };
+    cpu.slot().store(&r);
+    let before = cpu.slot().to_bytes();
+    cpu.notify();
+    pump(session, dev);
+    assert_eq!(cpu.slot().to_bytes(), before, "state {state}: the slot was written");
+}
+
 #[test]
 fn malformed_requests_are_refused_and_answered_without_the_device() {
     let xen = SimXen::new(1);
@@ -292,12 +303,7 @@ fn slots_in_unexpected_states_are_left_alone() {
     let mut dev = Memory::default();
     pump(&mut session, &mut dev); // the notifications of the bind (see the test below)
     for state in [STATE_IOREQ_INPROCESS, 9] {
-        let r = RawIoreq { state, vp_eport: 0x101, ..sim::pio(0x500, Size::B1, true, 0x77) };
-        cpu.slot().store(&r);
-        let before = cpu.slot().to_bytes();
-        cpu.notify();
-        pump(&mut session, &mut dev);
-        assert_eq!(cpu.slot().to_bytes(), before, "state {state}: the slot was written");
+        notify_in_state(&cpu, &mut session, &mut dev, state);
         let lines = cap.lines();
         assert_eq!(
             lines.last().unwrap(),
@@ -308,12 +314,7 @@ fn slots_in_unexpected_states_are_left_alone() {
     // not taken yet (IORESP_READY) is no new one: not answered, not logged.
     let lines = cap.lines().len();
     for state in [STATE_IOREQ_NONE, STATE_IORESP_READY] {
-        let r = RawIoreq { state, vp_eport: 0x101, ..sim::pio(0x500, Size::B1, true, 0x77) };
-        cpu.slot().store(&r);
-        let before = cpu.slot().to_bytes();
-        cpu.notify();
-        pump(&mut session, &mut dev);
-        assert_eq!(cpu.slot().to_bytes(), before, "state {state}: the slot was written");
+        notify_in_state(&cpu, &mut session, &mut dev, state);
     }
     assert_eq!(cap.lines().len(), lines, "a free or answered slot's notification was logged");
     assert!(dev.log.is_empty());
