@@ -326,9 +326,10 @@ impl<D: VirtioDevice> VirtioPci<D> {
             (PCI_OFFSET, 4) => self.window.1 = value,
             (PCI_LENGTH, 4) => self.window.2 = value,
             (r, _) if (PCI_DATA..PCI_DATA + 4).contains(&r) => {
-                return Some(self.window_target(r, size).map_or(Outcome::None, |off| {
-                    self.bar_write(mem, off, size, value as u64)
-                }));
+                return Some(
+                    self.window_target(r, size)
+                        .map_or(Outcome::None, |off| self.bar_write(mem, off, size, value as u64)),
+                );
             }
             _ => self.stats.ignored += 1,
         }
@@ -464,7 +465,8 @@ impl<D: VirtioDevice> VirtioPci<D> {
             (0x08, 4) => self.driver_feature_select = v as u32,
             (0x0c, 4) if unlocked && self.driver_feature_select < 2 => {
                 let shift = 32 * self.driver_feature_select;
-                self.driver_features = (self.driver_features & !(0xffff_ffffu64 << shift)) | ((v & 0xffff_ffff) << shift);
+                self.driver_features =
+                    (self.driver_features & !(0xffff_ffffu64 << shift)) | ((v & 0xffff_ffff) << shift);
             }
             (0x10, 2) => self.config_vector = self.vector_or_none(v as u16),
             (0x14, 1) => return self.set_status(v as u8),

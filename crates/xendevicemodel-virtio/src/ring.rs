@@ -234,7 +234,11 @@ impl SplitQueue {
             return Ok(false);
         }
         let want = if self.event_idx {
-            let event = Wrapping(Self::load_u16(mem, self.avail_ring + AVAIL_HEADER + 2 * self.size as u64, Ordering::Relaxed)?);
+            let event = Wrapping(Self::load_u16(
+                mem,
+                self.avail_ring + AVAIL_HEADER + 2 * self.size as u64,
+                Ordering::Relaxed,
+            )?);
             // vring_need_event: the event index lies in (old, new].
             (new - event - Wrapping(1)).0 < (new - old).0
         } else {
