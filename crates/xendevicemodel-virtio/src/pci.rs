@@ -352,7 +352,7 @@ impl<D: VirtioDevice> VirtioPci<D> {
 
     /// Reads `size` bytes (1, 2, 4 or 8) at `offset` in the BAR.
     pub fn bar_read(&mut self, offset: u64, size: u8) -> u64 {
-        if !matches!(size, 1 | 2 | 4 | 8) || offset.checked_add(size as u64).map_or(true, |e| e > BAR_SIZE as u64) {
+        if !matches!(size, 1 | 2 | 4 | 8) || offset.checked_add(size as u64).is_none_or(|e| e > BAR_SIZE as u64) {
             self.stats.ignored += 1;
             return 0;
         }
@@ -379,7 +379,7 @@ impl<D: VirtioDevice> VirtioPci<D> {
 
     /// Writes `size` bytes (1, 2, 4 or 8) of `value` at `offset` in the BAR.
     pub fn bar_write<M: GuestMemory>(&mut self, mem: &M, offset: u64, size: u8, value: u64) -> Outcome {
-        if !matches!(size, 1 | 2 | 4 | 8) || offset.checked_add(size as u64).map_or(true, |e| e > BAR_SIZE as u64) {
+        if !matches!(size, 1 | 2 | 4 | 8) || offset.checked_add(size as u64).is_none_or(|e| e > BAR_SIZE as u64) {
             self.stats.ignored += 1;
             return Outcome::None;
         }
