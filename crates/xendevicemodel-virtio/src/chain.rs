@@ -16,9 +16,11 @@
 
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
-const F_INDIRECT: u16 = 4;
+use virtio_bindings::virtio_ring::{VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+
+const F_NEXT: u16 = VRING_DESC_F_NEXT as u16;
+const F_WRITE: u16 = VRING_DESC_F_WRITE as u16;
+const F_INDIRECT: u16 = VRING_DESC_F_INDIRECT as u16;
 const DESC_SIZE: u64 = 16;
 
 /// One buffer of a chain, inside guest memory.

@@ -8,12 +8,14 @@ use std::sync::atomic::Ordering;
 
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
+use virtio_bindings::virtio_ring::{VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+
 /// VIRTQ_DESC_F_NEXT.
-pub const F_NEXT: u16 = 1;
+pub const F_NEXT: u16 = VRING_DESC_F_NEXT as u16;
 /// VIRTQ_DESC_F_WRITE.
-pub const F_WRITE: u16 = 2;
+pub const F_WRITE: u16 = VRING_DESC_F_WRITE as u16;
 /// VIRTQ_DESC_F_INDIRECT.
-pub const F_INDIRECT: u16 = 4;
+pub const F_INDIRECT: u16 = VRING_DESC_F_INDIRECT as u16;
 
 /// A queue's three rings in guest memory, and the driver's indexes.
 #[derive(Debug, Clone)]

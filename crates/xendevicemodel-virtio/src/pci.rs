@@ -84,26 +84,27 @@ const PCI_DATA: u16 = AT_PCI + 16;
 
 /// Device status bits (virtio 1.2, 2.1).
 pub mod status {
+    use virtio_bindings::virtio_config as c;
     /// The guest found the device.
-    pub const ACKNOWLEDGE: u8 = 1;
+    pub const ACKNOWLEDGE: u8 = c::VIRTIO_CONFIG_S_ACKNOWLEDGE as u8;
     /// The guest has a driver for it.
-    pub const DRIVER: u8 = 2;
+    pub const DRIVER: u8 = c::VIRTIO_CONFIG_S_DRIVER as u8;
     /// The driver is set up and ready.
-    pub const DRIVER_OK: u8 = 4;
+    pub const DRIVER_OK: u8 = c::VIRTIO_CONFIG_S_DRIVER_OK as u8;
     /// Feature negotiation is complete.
-    pub const FEATURES_OK: u8 = 8;
+    pub const FEATURES_OK: u8 = c::VIRTIO_CONFIG_S_FEATURES_OK as u8;
     /// The device hit an error it cannot recover from without a reset.
-    pub const DEVICE_NEEDS_RESET: u8 = 64;
+    pub const DEVICE_NEEDS_RESET: u8 = c::VIRTIO_CONFIG_S_NEEDS_RESET as u8;
     /// The driver gave up on the device.
-    pub const FAILED: u8 = 128;
+    pub const FAILED: u8 = c::VIRTIO_CONFIG_S_FAILED as u8;
 }
 
 /// VIRTIO_F_VERSION_1.
-pub const F_VERSION_1: u64 = 1 << 32;
+pub const F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 /// VIRTIO_RING_F_INDIRECT_DESC.
-pub const F_INDIRECT_DESC: u64 = 1 << 28;
+pub const F_INDIRECT_DESC: u64 = 1 << virtio_bindings::virtio_ring::VIRTIO_RING_F_INDIRECT_DESC;
 /// VIRTIO_RING_F_EVENT_IDX.
-pub const F_EVENT_IDX: u64 = 1 << 29;
+pub const F_EVENT_IDX: u64 = 1 << virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 
 /// An interrupt the caller must deliver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

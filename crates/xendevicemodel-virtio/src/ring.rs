@@ -22,8 +22,8 @@ const DESC_SIZE: u64 = 16;
 const AVAIL_HEADER: u64 = 4; // flags, idx
 const USED_HEADER: u64 = 4; // flags, idx
 const USED_ELEM: u64 = 8; // id: le32, len: le32
-const AVAIL_F_NO_INTERRUPT: u16 = 1;
-const USED_F_NO_NOTIFY: u16 = 1;
+const AVAIL_F_NO_INTERRUPT: u16 = virtio_bindings::virtio_ring::VRING_AVAIL_F_NO_INTERRUPT as u16;
+const USED_F_NO_NOTIFY: u16 = virtio_bindings::virtio_ring::VRING_USED_F_NO_NOTIFY as u16;
 
 /// Why a queue cannot be used, or stopped being usable.
 // Variant fields are named for what they hold (an index, an address, a length).
