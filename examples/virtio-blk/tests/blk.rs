@@ -294,7 +294,8 @@ fn chains_with_no_status_byte_come_back_empty_and_ask_for_a_reset() {
     let mut r = Rig::new(FEATURES, false);
     let h = r.header(0, T_OUT, 0);
     let data = h + 0x1000;
-    let cases: [(&str, &[(u64, u32, u16, u16)]); 5] = [
+    type Descs<'a> = &'a [(u64, u32, u16, u16)]; // address, length, flags, next
+    let cases: [(&str, Descs); 5] = [
         ("data past guest memory", &[(h, 16, F_NEXT, 1), (MEM - 100, 512, F_NEXT, 2), (data, 1, F_WRITE, 0)]),
         (
             "data wrapping the address space",
