@@ -128,3 +128,10 @@ endif # native
 trace-summary:
 	@test -n "$(TRACE)" || { echo "usage: make trace-summary TRACE=<trace file>" >&2; exit 2; }
 	@sh tools/trace-summary "$(TRACE)"
+
+# The Rust API documentation of the crates a device-model author uses
+# (target/doc/<crate>/index.html), and docs/architecture.md's generated maps.
+.PHONY: doc docs
+doc docs:
+	$(or $(CARGO),cargo) doc --no-deps --all-features -p xendevicemodel -p xendevicemodel-ioreq -p xendevicemodel-virtio
+	sh tools/docs-map update
