@@ -11,8 +11,8 @@
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
 #
 # With ARCH=arm64 or ARCH=armhf, deps, all, lib, check, bench, xen-check and
-# clean are mk/arch.mk's: cross-built here, tested under QEMU (README,
-# "Architectures").
+# clean are mk/arch.mk's: cross-built here, tested under QEMU
+# (docs/architectures.md).
 
 ifneq ($(filter arm64 armhf,$(ARCH)),)
 include mk/arch.mk
@@ -114,7 +114,7 @@ fuzz: lib $(SHIM)
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Real HVM Linux guests on Debian's QEMU for Xen, with Xen's library and with
-# ours (README, "Real guests": work in progress, not yet passing, not in CI).
+# ours (docs/real-guests.md).
 .PHONY: guest-check
 guest-check: lib
 	CC="$(CC)" bash tests/run.sh guest

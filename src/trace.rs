@@ -1,6 +1,6 @@
 //! The call trace: with `XENDEVICEMODEL_TRACE=<file>` (or `stderr`) in the
 //! environment of the first open, every call of every handle is written as
-//! one line (format: README, "Call trace"):
+//! one line (format: docs/trace.md):
 //!
 //! ```text
 //! 1764618000.123456 4711 4712 set_isa_irq_level dom=5 irq=4 level=1 handle=0xd500000000000000 rc=0 errno=0 ns=812

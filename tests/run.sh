@@ -156,7 +156,7 @@ check_suites() {
     suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
-    suite "the ioreq crate: docs, unsafe in os.rs only, README example" bash tests/ioreq/run.sh
+    suite "the ioreq crate: docs, unsafe in os.rs only, docs/rust.md example" bash tests/ioreq/run.sh
     suite "documents: links, paths, the architecture map (docs/)" bash tests/docs/run.sh
     harness_suites ""
     local t

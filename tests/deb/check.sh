@@ -148,7 +148,7 @@ lintian --info --display-info "$changes" > "$LOG/lintian.txt" 2>&1
 sed 's/^/  lintian: /' "$LOG/lintian.txt" | grep -v '^  lintian: N:' | grep -v 'running with root privileges'
 check "lintian reports no error" test -z "$(grep '^E:' "$LOG/lintian.txt")"
 # Tags only (W: package: tag), both directions: a new warning and a warning
-# that went away both mean the README's list must change.
+# that went away both mean docs/packaging.md's list must change.
 grep '^W:' "$LOG/lintian.txt" | awk '{ print $3 }' | sort -u > "$LOG/lintian-warnings.txt"
 grep -v '^#' tests/deb/lintian-expected | sort -u > "$LOG/lintian-expected.txt"
 check "lintian warnings are exactly tests/deb/lintian-expected" \

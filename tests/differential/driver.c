@@ -7,7 +7,7 @@
  *
  *   driver edges             a fixed tour of edge arguments, all 24 operations
  *   driver random SEED N     N calls with random arguments (seeded)
- *   driver deliberate        the cases where the README documents a difference
+ *   driver deliberate        the cases where docs/differences.md documents a difference
  *   driver lifecycle [SPI]   a device model's life on domain 5: an IOREQ server
  *                            created, MMIO mapped, enabled, an interrupt line
  *                            (SPI) raised and lowered, then torn down
@@ -344,7 +344,7 @@ static void random_calls(unsigned seed, long n)
     fp_config("vcpus", 4);
 }
 
-/* Cases the README lists as deliberate differences that are safe to run on Xen's library too. */
+/* Cases docs/differences.md lists as deliberate differences that are safe to run on Xen's library too. */
 static void deliberate(void)
 {
     bulk(5, 256, 0);     /* identical: one request */

@@ -2,7 +2,7 @@
 # Differential tests: the same driver (built by tests/run.sh against Xen's
 # header) runs with Debian's original libxendevicemodel and with ours under the
 # privcmd test double; every output line (call, rc, errno, out-values, request
-# bytes) must match, in both directions. The documented differences (README)
+# bytes) must match, in both directions. The documented differences (docs/differences.md)
 # are checked separately, each as documented.
 set -u
 cd "$(dirname "$0")/../.."

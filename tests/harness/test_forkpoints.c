@@ -10,7 +10,7 @@
  * closed no privcmd descriptor is left; new handles open and work; and
  * restrict_all touches only the child's own handles (except after a fork
  * inside restrict_all: libxentoolcore's own lock is then held by a thread
- * that does not exist in the child, see README). The parent is unaffected:
+ * that does not exist in the child, see docs/reliability.md). The parent is unaffected:
  * its calls and close complete, nothing leaks. Every wait is bounded.
  */
 #include <fcntl.h>

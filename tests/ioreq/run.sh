@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ioreq-session crate (crates/xendevicemodel-ioreq) beyond its cargo
 # tests (which the workspace's `cargo test` runs): its documentation builds
-# without a warning, `unsafe` appears only in its os module, the README's
+# without a warning, `unsafe` appears only in its os module, docs/rust.md's
 # device model is exactly examples/pci-sum.rs (which tests/pci.rs drives),
 # and that example, run against the privcmd test double (which has no
 # resource mapping), creates its server and destroys it again when mapping
@@ -20,9 +20,9 @@ grep -nE '\bunsafe\b' $C/src/*.rs $C/examples/*.rs | grep -v "^$C/src/os.rs:" | 
     > "$out/unsafe-outside-os" || true
 : > "$out/empty"
 compare "unsafe code outside the ioreq crate's os module" "$out/empty" "$out/unsafe-outside-os" 0
-# The README's example is the file the tests run (first rust block after the heading).
-awk '/^## A device model in Rust/ {s = 1} s && /^```rust$/ {p = 1; next} p && /^```$/ {exit} p' README.md > "$out/readme-example.rs"
-compare "README's device model = $C/examples/pci-sum.rs" "$C/examples/pci-sum.rs" "$out/readme-example.rs" 40
+# docs/rust.md's example is the file the tests run (first rust block after the heading).
+awk '/^## A device model in Rust/ {s = 1} s && /^```rust$/ {p = 1; next} p && /^```$/ {exit} p' docs/rust.md > "$out/readme-example.rs"
+compare "docs/rust.md's device model = $C/examples/pci-sum.rs" "$C/examples/pci-sum.rs" "$out/readme-example.rs" 40
 check "the example device model builds" "$CARGO" build --release --locked -q -p xendevicemodel-ioreq --example pci-sum
 bin=target/release/examples/pci-sum
 env LD_PRELOAD="$PWD/$B/libfakeprivcmd.so" FAKEPRIVCMD_TRACE=1 "$bin" 5 > "$out/stdout" 2> "$out/stderr"

@@ -1,4 +1,4 @@
-//! The README's PCI device (examples/pci-sum.rs) against the simulated
+//! docs/rust.md's PCI device (examples/pci-sum.rs) against the simulated
 //! hypervisor, driven the way a guest's firmware and driver drive it:
 //! enumeration, BAR sizing and placement (the server claims the BAR where
 //! the guest puts it, and only while memory decoding is on), register

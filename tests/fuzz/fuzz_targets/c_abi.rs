@@ -12,7 +12,7 @@
 //! on a handle of Xen's library (loaded with dlopen) opened in step with ours,
 //! and rc, errno, out-values and the bytes of every request must be
 //! identical. Where it is not (a handle that is not open, a NULL required
-//! out-pointer, the documented differences in README), ours alone runs and
+//! out-pointer, the documented differences in docs/differences.md), ours alone runs and
 //! must answer as documented: -1 with the documented errno and nothing sent.
 //! Any difference or crash is a finding (the input is kept by libFuzzer).
 #![no_main]
