@@ -134,4 +134,4 @@ trace-summary:
 .PHONY: doc docs
 doc docs:
 	$(or $(CARGO),cargo) doc --no-deps --all-features -p xendevicemodel -p xendevicemodel-ioreq -p xendevicemodel-virtio
-	sh tools/docs-map update
+	bash tools/docs-map update

@@ -226,4 +226,17 @@ deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (
     bash tests/deb/check.sh "$DEB_CHANGES" ;;
 *) echo "usage: tests/run.sh check|xen|guest|deb|list [SUITE...]" >&2; exit 2 ;;
 esac
-table
+# A full run's table is kept in build/tables/ (tools/docs-map tables puts it
+# into the documents); after a full `make check` the documented table must
+# name the same suites.
+out=$(table)
+rc=$?
+printf '%s\n' "$out"
+if [ ${#filters[@]} -eq 0 ]; then
+    rec="$B/tables/$mode-$ARCH-${DIST:-bookworm}.txt"
+    mkdir -p "$B/tables" && printf '%s\n' "$out" > "$rec"
+    if [ "$mode-$ARCH-${DIST:-bookworm}" = check-amd64-bookworm ]; then
+        bash tools/docs-map suites "$rec" || rc=1
+    fi
+fi
+exit $rc
