@@ -1,12 +1,12 @@
-# Sourced by tests/dist/*.sh: the DIST_* variables of mk/dist.mk (the one
-# place that knows the releases), from make's environment or, when a script
-# is run by hand, from `make dist-env` (DIST=trixie unless DIST is set).
+# Sourced by the scripts that need the DIST_* variables of mk/dist.mk (the
+# one place that knows the releases): from make's environment or, when a
+# script is run by hand, from `make dist-env` (DIST if set, else make's default).
 # Sets TOP, the worktree's absolute path, and cds there.
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$TOP" || exit 1
-if [ -z "${DIST_ROOT:-}" ] || [ "${DIST_SUITE:-}" != "${DIST:-trixie}" ]; then
-    eval "$(make -s --no-print-directory dist-env DIST="${DIST:-trixie}")" || {
-        echo "dist: make dist-env DIST=${DIST:-trixie} failed" >&2
+if [ -z "${DIST_ROOT:-}" ] || [ "${DIST_SUITE:-}" != "${DIST:-${DIST_SUITE:-}}" ]; then
+    eval "$(make -s --no-print-directory dist-env ${DIST:+DIST="$DIST"})" || {
+        echo "dist: make dist-env ${DIST:+DIST=$DIST} failed" >&2
         exit 2
     }
 fi

@@ -43,6 +43,7 @@ root=
 if [ "${1:-}" = --root ]; then root=$2; shift 2; fi
 [ $# -gt 0 ] || { echo "usage: tests/dist/in-root.sh [--root DIR] CMD [ARG...]" >&2; exit 2; }
 here=$PWD
+DIST=${DIST:-trixie}
 . "$(dirname "$0")/env.sh"
 [ "$(id -u)" = 0 ] || dist_die "chroot needs root: run as root"
 top= build= target= gitdir= cwd=/
@@ -57,6 +58,12 @@ if [ -z "$root" ]; then
 fi
 case $root in /*) ;; *) root=$TOP/$root ;; esac
 [ -x "$root/usr/bin/apt-get" ] || dist_die "$root is not a Debian root (tests/dist/mkroot.sh)"
+# The network as the host sees it: its resolver and the certificate
+# authorities it trusts (cargo fetches crates over https), copied at each entry.
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+if [ -f /etc/ssl/certs/ca-certificates.crt ] && [ -d "$root/etc/ssl/certs" ]; then
+    cmp -s /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" ||
+        cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+fi
 exec unshare --mount --propagation private -- bash "$TOP/tests/dist/in-root.sh" --inside \
     "$root" "$top" "$build" "$target" "$gitdir" "$cwd" "$@"

@@ -13,6 +13,7 @@
 # deleted and made again. `make dist-root` refreshes nothing on purpose: delete
 # the stamp (DIR.done) to update the root's packages.
 set -euo pipefail
+DIST=${DIST:-trixie}
 . "$(dirname "$0")/env.sh"
 suite=${1:-$DIST_SUITE}
 dir=${2:-$DIST_ROOT}
