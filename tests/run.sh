@@ -12,6 +12,7 @@
 #   tests/run.sh xen              the real-hypervisor suites (boots Xen under QEMU)
 #   tests/run.sh guest            real Linux guests on QEMU over each library (make guest-check)
 #   tests/run.sh deb              the Debian package on this machine (make deb-check)
+#   tests/run.sh deb-upgrade      a Debian 12 root with the package, upgraded to 13 (make deb-upgrade-check)
 #   tests/run.sh list             the suites of `check`
 #   tests/run.sh check NAME...    only the suites whose names contain a NAME
 #
@@ -221,6 +222,8 @@ xen) if [ "$ARCH" = amd64 ]; then
 guest) suite "real guests: Linux on QEMU over Xen's library and ours" bash tests/guest/run.sh ;;
 deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \
     bash tests/deb/check.sh "$DEB_CHANGES" ;;
-*) echo "usage: tests/run.sh check|xen|guest|deb|list [SUITE...]" >&2; exit 2 ;;
+deb-upgrade) suite "Debian package: a Debian $DIST_RELEASE host upgraded to $DIST_NEXT with it installed" \
+    bash tests/deb/upgrade.sh "$DEB_CHANGES" ;;
+*) echo "usage: tests/run.sh check|xen|guest|deb|deb-upgrade|list [SUITE...]" >&2; exit 2 ;;
 esac
 table

@@ -80,6 +80,8 @@ SRC
 # No service may start inside the root (Xen's and QEMU's packages ship some).
 printf '#!/bin/sh\n# tests/dist/mkroot.sh: no service starts in this root.\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"
 chmod 0755 "$dir/usr/sbin/policy-rc.d"
+# What the Makefile looks for to know it runs in such a root (mk/deb.mk).
+echo "made by tests/dist/mkroot.sh: $suite" > "$dir/etc/xendevicemodel-rs-root"
 # Keep downloaded packages (a second install of the same one is local).
 echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > "$dir/etc/apt/apt.conf.d/10keep-debs"
 in_root=(bash "$TOP/tests/dist/in-root.sh" --root "$dir")
