@@ -47,7 +47,8 @@ mirror=${mirror:-http://deb.debian.org/debian}
 security=${security:-http://deb.debian.org/debian-security}
 mirror=${mirror%/} security=${security%/}
 
-stamp="suite=$suite mirror=$mirror security=$security packages=$pkgs"
+# Bump "layout" when this script starts making roots differently: older roots are completed.
+stamp="layout=2 suite=$suite mirror=$mirror security=$security packages=$pkgs"
 mkdir -p "$(dirname "$dir")"
 exec 9> "$dir.lock"
 flock 9 # one maker per root at a time
