@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make deb-check: proves on this machine (or, with DEB_CHECK_ROOT=/dir, inside
 # that Debian chroot) what the package libxendevicemodel1-rs promises:
-#   lint     lintian: no error, exactly the warnings listed in lintian-expected
+#   lint     lintian: no error, exactly the warnings listed in lintian-expected.<release>
+#            (each release's lintian has its own tags)
 #   package  metadata, the symbols file equals the map's, the dbgsym matches
 #   install  one `apt-get install`: Xen's files diverted, Debian's QEMU and
 #            every other user of libxendevicemodel.so.1 resolve and bind it to
@@ -16,6 +17,7 @@
 #   tests/deb/check.sh build/deb/xendevicemodel-rs_<version>_<arch>.changes
 set -u
 cd "$(dirname "$0")/../.."
+. tests/dist/env.sh # the release's Xen tools package and QEMU's import count
 changes=${1:?usage: check.sh PATH.changes}
 ROOT=${DEB_CHECK_ROOT:-}
 ROOT=${ROOT%/}
@@ -150,8 +152,12 @@ check "lintian reports no error" test -z "$(grep '^E:' "$LOG/lintian.txt")"
 # Tags only (W: package: tag), both directions: a new warning and a warning
 # that went away both mean docs/packaging.md's list must change.
 grep '^W:' "$LOG/lintian.txt" | awk '{ print $3 }' | sort -u > "$LOG/lintian-warnings.txt"
-grep -v '^#' tests/deb/lintian-expected | sort -u > "$LOG/lintian-expected.txt"
-check "lintian warnings are exactly tests/deb/lintian-expected" \
+# lintian runs here (not in DEB_CHECK_ROOT): this release's expectations.
+expected=tests/deb/lintian-expected.$(. /etc/os-release; echo "$VERSION_CODENAME")
+[ -f "$expected" ] || fatal "$expected missing: no lintian expectations for this release"
+grep -v '^#' "$expected" | sort -u > "$LOG/lintian-expected.txt"
+echo "  lintian $(lintian --version | awk '{ print $2 }'), expected warnings from $expected"
+check "lintian warnings are exactly $expected" \
     diff -u "$LOG/lintian-expected.txt" "$LOG/lintian-warnings.txt"
 timed "$t"
 
@@ -219,7 +225,8 @@ for f in "$Q" "$D"/libxenctrl.so.4.*.* "$D"/libxenlight.so.4.*.* $(cd "$ROOT/" &
     grep -qx "    $f" "$LOG/users.txt" || fatal "$f is not among the users found: $(cat "$LOG/users.txt")"
 done
 imports=$(objdump -T "$ROOT$Q" | awk '/xendevicemodel_/ { print $NF }' | sort -u)
-[ "$(echo "$imports" | wc -l)" -ge 10 ] || fatal "QEMU imports too few xendevicemodel symbols"
+[ "$(echo "$imports" | wc -l)" -eq "$DIST_QEMU_IMPORTS" ] ||
+    fatal "QEMU imports $(echo "$imports" | wc -l) xendevicemodel symbols, Debian $DIST_RELEASE's QEMU $DIST_QEMU $DIST_QEMU_IMPORTS"
 
 # What "nothing of ours left" is compared against: every path our packages
 # ship (type, content), the directory for Xen's files, all diversions, the
@@ -309,10 +316,10 @@ in_root dpkg -S "$LIB" > "$LOG/dpkg-S.install" 2>&1
 check "dpkg -S $LIB: ours, diverted from Xen's" grep -qx "diversion by $PKG from: $LIB" "$LOG/dpkg-S.install"
 resolution "$our_md5" "ours"
 xen_intact
-if in_root apt-get -s install xen-utils-4.17 qemu-system-xen "$XEN" > "$LOG/simulate.log" 2>&1; then
+if in_root apt-get -s install "$DIST_XEN_UTILS_PKG" qemu-system-xen "$XEN" > "$LOG/simulate.log" 2>&1; then
     check "apt would install Xen's toolstack beside ours without removing anything" not grep -q '^Remv' "$LOG/simulate.log"
 else
-    bad "apt-get -s install xen-utils-4.17: $(tail -3 "$LOG/simulate.log")"
+    bad "apt-get -s install $DIST_XEN_UTILS_PKG: $(tail -3 "$LOG/simulate.log")"
 fi
 timed "$t"
 [ "$BREAK" = install ] && fatal "DEB_CHECK_BREAK=install: failing on purpose with the package installed"
