@@ -60,24 +60,28 @@
 //! status and disable bits.
 //!
 //! ## Layout
-//! - `abi`: the shared pages, as structures of atomics, checked against Xen's layout;
+//! - `abi`: the shared pages, as structures of atomics, checked against Xen's
+//!   layout (the safe crate's [`xendevicemodel::ioreq`], re-exported);
 //! - `request`: decoding and checking of requests (pure, fuzzed);
 //! - `device`: the [`Device`] trait, [`Server`], [`serve`];
 //! - `session`: [`Session`]; `backend`: the traits below it;
-//! - `xen`: the real [`Backend`]; `os`: the only module with `unsafe` code
-//!   (privcmd mappings, `/dev/xen/evtchn`, eventfd, signal handlers);
+//! - `xen`: the real [`Backend`], on the safe crate's OS layer
+//!   ([`xendevicemodel::os`]: privcmd mappings, `/dev/xen/evtchn`) and
+//!   vmm-sys-util (eventfd, epoll, signal handlers); `signals`: SIGINT,
+//!   SIGTERM, SIGHUP for sessions that stop on them. This crate has no
+//!   `unsafe` code at all (`forbid(unsafe_code)`);
 //! - `sim`: the simulated hypervisor; `pci`: config space emulation.
 #![warn(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
-pub mod abi;
+pub use xendevicemodel::ioreq as abi;
 mod backend;
 mod device;
 mod error;
-mod os;
 pub mod pci;
 pub mod request;
 mod session;
+mod signals;
 pub mod sim;
 mod xen;
 

@@ -500,7 +500,7 @@ impl Events for SimEvents {
                 return Ok(Wake::Signal(s));
             }
             if self.signals {
-                if let Some(s) = crate::os::signalled() {
+                if let Some(s) = crate::signals::signalled() {
                     return Ok(Wake::Signal(s));
                 }
             }
@@ -650,7 +650,7 @@ impl Backend for SimXen {
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>> {
         self.sh.os_fail("open_events")?;
         if stop_on_signals {
-            crate::os::signal_pipe().map_err(|errno| Error::Os { what: "signal pipe", errno })?;
+            crate::signals::install().map_err(|errno| Error::Os { what: "signal handlers", errno })?;
         }
         self.sh.record(format!("open_events signals={stop_on_signals}"));
         Ok(Box::new(SimEvents { sh: self.sh.clone(), bound: Vec::new(), signals: stop_on_signals }))

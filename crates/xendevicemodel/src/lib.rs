@@ -55,18 +55,24 @@
 //! ## Layout
 //! - `abi`: Xen's dm_op structures, encoded safely at Xen's offsets;
 //! - `arch`: what differs between x86_64, arm64 and armhf, checked at compile time;
-//! - `os`: the only module with `unsafe` code: privcmd, libxencall, fork
-//!   detection;
-//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`].
+//! - [`os`]: the OS layer, for this crate and the ioreq toolkit, and the only
+//!   module with `unsafe` code (the compiler enforces it): privcmd,
+//!   libxencall, fork detection, privcmd mappings, `/dev/xen/evtchn`;
+//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`];
+//! - [`ioreq`]: the pages an IOREQ server shares with Xen, as structures of
+//!   atomics (what the toolkit serves requests from).
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod abi;
 pub mod arch;
 mod dm;
 mod error;
+pub mod ioreq;
 mod log;
-mod os;
+#[allow(unsafe_code)] // the OS layer: the one module with unsafe code
+pub mod os;
 
 pub use abi::{
     DomId, Extent, IoServId, HVMMEM_IOREQ_SERVER, MAX_EXTENTS_PER_CALL, PRIVCMD_BUF_MAX,

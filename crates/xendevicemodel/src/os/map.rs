@@ -1,0 +1,207 @@
+//! Mappings through `/dev/xen/privcmd`, as libxenforeignmemory makes them:
+//! an IOREQ server's pages (`IOCTL_PRIVCMD_MMAP_RESOURCE`) and guest memory
+//! (`IOCTL_PRIVCMD_MMAPBATCH_V2`). Both are a shared `mmap` of privcmd that
+//! the ioctl fills, unmapped on drop. What the hypervisor or the guest may
+//! change concurrently is only ever reached through atomics or volatile
+//! copies.
+
+use super::{check, ioc_none, last_errno, owned_fd};
+use crate::arch;
+use crate::error::Errno;
+use core::ptr::NonNull;
+use libc::{c_int, c_void};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub use crate::ioreq::PAGE_SIZE;
+use crate::ioreq::{BufferedPage, IoreqPage};
+
+/// Whether the system's page size is Xen's (arm64 kernels with 16 or 64 KiB
+/// pages cannot map single Xen frames).
+pub fn page_size_is_xens() -> bool {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) == PAGE_SIZE as libc::c_long }
+}
+
+/// Linux `privcmd_mmap_resource_t`.
+#[repr(C)]
+struct PrivcmdMmapResource {
+    dom: u16,
+    type_: u32,
+    id: u32,
+    idx: u32,
+    num: u64,
+    addr: u64,
+}
+const IOCTL_PRIVCMD_MMAP_RESOURCE: u32 = ioc_none(b'P', 7, core::mem::size_of::<PrivcmdMmapResource>());
+const _: () = assert!(IOCTL_PRIVCMD_MMAP_RESOURCE == arch::IOCTL_PRIVCMD_MMAP_RESOURCE);
+
+/// Linux `privcmd_mmapbatch_v2_t` (`arr` is `xen_pfn_t *`, whose frames are
+/// 64-bit on every architecture Debian ships Xen for).
+#[repr(C)]
+struct PrivcmdMmapBatchV2 {
+    num: u32,
+    dom: u16,
+    addr: u64,
+    arr: *const u64,
+    err: *mut c_int,
+}
+const IOCTL_PRIVCMD_MMAPBATCH_V2: u32 = ioc_none(b'P', 4, core::mem::size_of::<PrivcmdMmapBatchV2>());
+const _: () = assert!(IOCTL_PRIVCMD_MMAPBATCH_V2 == arch::IOCTL_PRIVCMD_MMAPBATCH_V2);
+const _: () =
+    assert!(core::mem::size_of::<IoreqPage>() == PAGE_SIZE && core::mem::align_of::<IoreqPage>() == PAGE_SIZE);
+const _: () =
+    assert!(core::mem::size_of::<BufferedPage>() == PAGE_SIZE && core::mem::align_of::<BufferedPage>() == PAGE_SIZE);
+
+/// `XENMEM_resource_ioreq_server`.
+const XENMEM_RESOURCE_IOREQ_SERVER: u32 = 0;
+
+/// `/dev/xen/privcmd`, opened for mappings (device-model operations go
+/// through a [`DeviceModel`](crate::DeviceModel)'s own descriptor).
+#[derive(Debug)]
+pub struct Mapper(OwnedFd);
+
+impl Mapper {
+    /// Opens `/dev/xen/privcmd`.
+    pub fn open() -> Result<Self, Errno> {
+        owned_fd(c"/dev/xen/privcmd", libc::O_RDWR).map(Mapper)
+    }
+
+    /// Maps `num` frames from `idx` of IOREQ server `id`'s resource: frame
+    /// 0 is the buffered page, frame 1 the synchronous one.
+    pub fn map_ioreq_server(&self, dom: u16, id: u16, idx: u32, num: u32) -> Result<Mapping, Errno> {
+        let map = Mapping::new(&self.0, num as usize)?;
+        let mut arg = PrivcmdMmapResource {
+            dom,
+            type_: XENMEM_RESOURCE_IOREQ_SERVER,
+            id: id as u32,
+            idx,
+            num: num as u64,
+            addr: map.ptr.as_ptr() as usize as u64,
+        };
+        // SAFETY: the kernel reads `arg` and fills the mapping we own.
+        match check(unsafe { libc::ioctl(self.0.as_raw_fd(), IOCTL_PRIVCMD_MMAP_RESOURCE as _, &mut arg) }) {
+            Ok(_) => Ok(map),
+            // As xenforeignmemory: a hypervisor without resource mapping.
+            Err(e) if e == Errno::ENOSYS => Err(Errno::EOPNOTSUPP),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Maps the guest frames `gfns` of `dom`, in order, as one mapping.
+    /// A frame the hypervisor refuses fails the whole mapping with its errno.
+    pub fn map_foreign(&self, dom: u16, gfns: &[u64]) -> Result<Mapping, Errno> {
+        let num = u32::try_from(gfns.len()).map_err(|_| Errno::E2BIG)?;
+        if num == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let map = Mapping::new(&self.0, gfns.len())?;
+        let mut err: Vec<c_int> = vec![0; gfns.len()];
+        let arg = PrivcmdMmapBatchV2 {
+            num,
+            dom,
+            addr: map.ptr.as_ptr() as usize as u64,
+            arr: gfns.as_ptr(),
+            err: err.as_mut_ptr(),
+        };
+        // SAFETY: the kernel reads `arg` and `gfns`, writes `err` (one int
+        // per frame), and fills the mapping we own.
+        check(unsafe { libc::ioctl(self.0.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2 as _, &arg) })?;
+        match err.iter().find(|&&e| e != 0) {
+            Some(&e) => Err(Errno::from_raw(-e)),
+            None => Ok(map),
+        }
+    }
+}
+
+/// Frames mapped through privcmd (unmapped on drop).
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    pages: usize,
+}
+
+// SAFETY: the mapping is plain memory that the other side changes
+// concurrently; it is only reached through atomics (`as_atomic`) or volatile
+// copies, which are sound from any thread.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn new(fd: &OwnedFd, pages: usize) -> Result<Self, Errno> {
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Errno::E2BIG)?;
+        // SAFETY: a fresh shared mapping of privcmd, which the ioctl fills.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_errno());
+        }
+        Ok(Mapping { ptr: NonNull::new(p.cast()).ok_or(Errno::ENOMEM)?, pages })
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.pages * PAGE_SIZE
+    }
+
+    /// Always false: a mapping has at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Page `i` as an IOREQ server's synchronous page (all atomics: the
+    /// hypervisor's concurrent writes are no data race). Panics unless page
+    /// `i` exists.
+    pub fn ioreq_page(&self, i: usize) -> &IoreqPage {
+        // SAFETY: IoreqPage is one page of atomics, valid for any bits.
+        unsafe { &*self.page_ptr(i).cast::<IoreqPage>() }
+    }
+
+    /// Page `i` as an IOREQ server's buffered page (as [`ioreq_page`](Self::ioreq_page)).
+    pub fn buffered_page(&self, i: usize) -> &BufferedPage {
+        // SAFETY: BufferedPage is one page of atomics, valid for any bits.
+        unsafe { &*self.page_ptr(i).cast::<BufferedPage>() }
+    }
+
+    /// Where page `i` starts (mapped, page-aligned, living as long as `self`).
+    fn page_ptr(&self, i: usize) -> *const u8 {
+        assert!(i < self.pages, "page {i} of a {}-page mapping", self.pages);
+        self.ptr.as_ptr().wrapping_add(i * PAGE_SIZE)
+    }
+
+    /// Copies `buf.len()` bytes from `offset` (volatile: the guest may
+    /// write them meanwhile). Panics unless the range is inside.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) {
+        assert!(offset.checked_add(buf.len()).is_some_and(|e| e <= self.len()), "read outside the mapping");
+        let base = self.ptr.as_ptr();
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: within the mapping (checked above).
+            *b = unsafe { base.add(offset + i).read_volatile() };
+        }
+    }
+
+    /// Copies `buf` to `offset` (volatile). Panics unless the range is inside.
+    pub fn write(&self, offset: usize, buf: &[u8]) {
+        assert!(offset.checked_add(buf.len()).is_some_and(|e| e <= self.len()), "write outside the mapping");
+        let base = self.ptr.as_ptr();
+        for (i, b) in buf.iter().enumerate() {
+            // SAFETY: within the mapping (checked above).
+            unsafe { base.add(offset + i).write_volatile(*b) };
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: we mapped exactly this range; borrows of it (pages) ended
+        // with `&self`'s lifetime.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len()) };
+    }
+}
