@@ -6,31 +6,10 @@
 
 use crate::abi::{BufferedPage, IoreqPage};
 use crate::error::Result;
-use crate::request::Sbdf;
 use std::sync::Arc;
 use std::time::Duration;
-use xendevicemodel::{BufIoreq, DomId, IoServId};
-
-/// A range of the guest's address spaces that a server claims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IoRange {
-    /// Ports `start..=end`.
-    Port {
-        /// First port.
-        start: u16,
-        /// Last port.
-        end: u16,
-    },
-    /// Guest-physical addresses `start..=end`.
-    Mmio {
-        /// First address.
-        start: u64,
-        /// Last address.
-        end: u64,
-    },
-    /// A PCI function's config space.
-    Pci(Sbdf),
-}
+pub use xendevicemodel::IoRange;
+use xendevicemodel::{BufIoreq, DomId, IoServId, Sbdf};
 
 /// An interrupt to raise, lower or send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -121,10 +121,10 @@ impl Server {
 }
 
 fn check_range(range: IoRange) -> Result<()> {
-    match range {
-        IoRange::Port { start, end } if start > end => Err(Error::InvalidRange),
-        IoRange::Mmio { start, end } if start > end => Err(Error::InvalidRange),
-        _ => Ok(()),
+    if range.is_valid() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRange)
     }
 }
 

@@ -57,16 +57,6 @@ pub enum WaitMode {
     Spin,
 }
 
-impl fmt::Display for IoRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            IoRange::Port { start, end } => write!(f, "port {start:#x}-{end:#x}"),
-            IoRange::Mmio { start, end } => write!(f, "mmio {start:#x}-{end:#x}"),
-            IoRange::Pci(s) => write!(f, "pci {s}"),
-        }
-    }
-}
-
 impl fmt::Display for Interrupt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -694,7 +684,7 @@ pub fn mmio(addr: u64, size: Size, read: bool, data: u64) -> RawIoreq {
 /// A PCI config request.
 pub fn pci_config(sbdf: Sbdf, reg: u16, size: Size, read: bool, data: u64) -> RawIoreq {
     RawIoreq {
-        addr: (sbdf.0 as u64) << 32 | reg as u64,
+        addr: (sbdf.raw() as u64) << 32 | reg as u64,
         data,
         count: 1,
         size: size.bytes(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 use xendevicemodel::os::{self, Evtchn, Mapper, Mapping};
-use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId, IoSpace};
+use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId};
 
 /// The real hypervisor, reached through a [`DeviceModel`] and privcmd.
 #[derive(Debug)]
@@ -194,17 +194,7 @@ impl Backend for Xen {
     }
 
     fn claim(&self, domid: DomId, id: IoServId, range: IoRange, claim: bool) -> Result<()> {
-        let dm = &self.dm;
-        let r = match (range, claim) {
-            (IoRange::Port { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
-            (IoRange::Port { start, end }, false) => {
-                dm.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into())
-            }
-            (IoRange::Mmio { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Mmio, start, end),
-            (IoRange::Mmio { start, end }, false) => dm.unmap_io_range(domid, id, IoSpace::Mmio, start, end),
-            (IoRange::Pci(s), true) => dm.map_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
-            (IoRange::Pci(s), false) => dm.unmap_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
-        };
+        let r = if claim { self.dm.map_range(domid, id, range) } else { self.dm.unmap_range(domid, id, range) };
         Ok(r?)
     }
 

@@ -168,7 +168,7 @@ fn check_accesses(req: &Request, raw: &RawIoreq, seen: &[(Access, Option<u64>)])
                 )
             }
             (Space::PciConfig { sbdf, reg }, Request::PciConfig { .. }) => {
-                assert_eq!(sbdf.0 as u64, raw.addr >> 32);
+                assert_eq!(sbdf.raw() as u64, raw.addr >> 32);
                 assert_eq!(reg as u64, raw.addr & 0xffff_ffff);
             }
             _ => panic!("{a:?} for {req:?}"),
