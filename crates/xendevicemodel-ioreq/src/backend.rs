@@ -140,4 +140,18 @@ pub trait Backend: Send + Sync {
     fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()>;
     /// Copies `buf` into guest memory at `gpa`.
     fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()>;
+    /// Drops cached guest mappings (the default has none).
+    fn invalidate_guest(&self, _domid: DomId) {}
+}
+
+impl core::fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Interrupt::IsaLevel { irq, level } => write!(f, "isa irq={irq} level={}", level as u8),
+            Interrupt::PciIntx { sbdf, pin, level } => write!(f, "pci-intx {sbdf} pin={pin} level={}", level as u8),
+            Interrupt::Msi { addr, data } => write!(f, "msi addr={addr:#x} data={data:#x}"),
+            Interrupt::Line { irq, level } => write!(f, "line irq={irq} level={}", level as u8),
+            Interrupt::LinkRoute { link, irq } => write!(f, "link-route link={link} irq={irq}"),
+        }
+    }
 }

@@ -4,16 +4,21 @@
 //! INTx with the Interrupt Status bit and the INTx Disable bit (which
 //! `uio_pci_generic` masks interrupts with).
 //!
-//! When the guest places a BAR and enables decoding, the BAR's range is
-//! claimed for the session's server (and released when it moves or decoding
-//! is turned off), as QEMU does for its devices: accesses to it then reach
-//! the device as [`Space::Mmio`] or [`Space::Port`] accesses.
+//! On a [`Bus`](crate::Bus), a device's [`regions`](ConfigSpace::regions)
+//! are its config space ([`CONFIG`]) and each BAR (region = BAR number)
+//! where the guest placed it while decoding is enabled: the bus claims a
+//! BAR's range when the guest places it, and releases it when it moves or
+//! decoding is turned off, as QEMU does for its devices.
 
 use crate::backend::IoRange;
-use crate::device::{Server, Space};
+use crate::bus::RegionId;
+use crate::device::Server;
 use crate::error::Result;
 use crate::request::{Sbdf, Size};
 use xendevicemodel::Errno;
+
+/// The region of a PCI function's config space (BARs are regions 0-5).
+pub const CONFIG: RegionId = u32::MAX;
 
 const COMMAND: usize = 0x04;
 const CMD_IO: u16 = 1 << 0;
@@ -41,7 +46,6 @@ pub struct ConfigSpace {
     regs: [u8; 256],
     wmask: [u8; 256],
     bars: [Option<(BarKind, u32)>; 6],
-    mapped: [Option<IoRange>; 6],
     /// The device asks for an interrupt.
     pending: bool,
     /// What the hypervisor was last told about the INTx line.
@@ -52,15 +56,7 @@ impl ConfigSpace {
     /// A function with these ids and class code (`class << 16 | subclass << 8
     /// | prog_if`), no BARs, no interrupt pin.
     pub fn new(sbdf: Sbdf, vendor: u16, device: u16, class: u32, revision: u8) -> Self {
-        let mut c = ConfigSpace {
-            sbdf,
-            regs: [0; 256],
-            wmask: [0; 256],
-            bars: [None; 6],
-            mapped: [None; 6],
-            pending: false,
-            line: false,
-        };
+        let mut c = ConfigSpace { sbdf, regs: [0; 256], wmask: [0; 256], bars: [None; 6], pending: false, line: false };
         c.regs[0..2].copy_from_slice(&vendor.to_le_bytes());
         c.regs[2..4].copy_from_slice(&device.to_le_bytes());
         c.regs[8] = revision;
@@ -108,6 +104,13 @@ impl ConfigSpace {
         self.sbdf
     }
 
+    /// What the function decodes now: its config space ([`CONFIG`]) and
+    /// every BAR the guest placed while decoding is on (region = BAR number).
+    pub fn regions(&self) -> Vec<(RegionId, IoRange)> {
+        let bars = (0..6).filter_map(|i| Some((i as RegionId, self.bar_range(i)?)));
+        core::iter::once((CONFIG, IoRange::Pci(self.sbdf))).chain(bars).collect()
+    }
+
     /// Reads `size` bytes at `reg` (0 beyond the header).
     pub fn read(&self, reg: u16, size: Size) -> u64 {
         let mut b = [0u8; 8];
@@ -117,10 +120,10 @@ impl ConfigSpace {
         u64::from_le_bytes(b)
     }
 
-    /// Writes `size` bytes at `reg` (read-only bits stay), then claims or
-    /// releases BAR ranges and updates the INTx line as the new command
-    /// register and BARs say. Errors of those operations are logged and the
-    /// first is returned.
+    /// Writes `size` bytes at `reg` (read-only bits stay), then updates the
+    /// INTx line as the new command register says (an error is logged and
+    /// returned). Where the BARs decode follows from the registers
+    /// ([`regions`](Self::regions)); the bus claims what moved.
     pub fn write(&mut self, server: &Server, reg: u16, size: Size, value: u64) -> Result<()> {
         let bytes = value.to_le_bytes();
         let mut touched = false;
@@ -128,40 +131,22 @@ impl ConfigSpace {
             let r = reg as usize + i;
             if r < 256 {
                 self.regs[r] = (self.regs[r] & !self.wmask[r]) | (v & self.wmask[r]);
-                touched |= (COMMAND..COMMAND + 2).contains(&r) || (BAR0..BAR0 + 24).contains(&r);
+                touched |= (COMMAND..COMMAND + 2).contains(&r);
             }
         }
         if !touched {
             return Ok(());
         }
-        let r = self.update_bars(server);
-        let l = self.update_line(server);
-        r.and(l)
+        self.update_line(server)
     }
 
     fn command(&self) -> u16 {
         u16::from_le_bytes([self.regs[COMMAND], self.regs[COMMAND + 1]])
     }
 
-    /// Where BAR `index` decodes now, if it does.
+    /// Where BAR `index` decodes now, as the guest programmed it, if it does.
     pub fn bar_range(&self, index: usize) -> Option<IoRange> {
-        self.mapped.get(index).copied().flatten()
-    }
-
-    /// Which BAR `space` falls in, and the offset into it.
-    pub fn bar_offset(&self, space: Space) -> Option<(usize, u64)> {
-        self.mapped.iter().enumerate().find_map(|(i, m)| match (*m, space) {
-            (Some(IoRange::Mmio { start, end }), Space::Mmio(a)) if start <= a && a <= end => Some((i, a - start)),
-            (Some(IoRange::Port { start, end }), Space::Port(p)) if start <= p && p <= end => {
-                Some((i, (p - start) as u64))
-            }
-            _ => None,
-        })
-    }
-
-    /// Where each BAR should decode, as the guest programmed it.
-    fn wanted(&self, index: usize) -> Option<IoRange> {
-        let (kind, size) = self.bars[index]?;
+        let (kind, size) = (*self.bars.get(index)?)?;
         let at = BAR0 + 4 * index;
         let raw = u32::from_le_bytes(self.regs[at..at + 4].try_into().expect("4 bytes"));
         let cmd = self.command();
@@ -179,32 +164,6 @@ impl ConfigSpace {
                     .then_some(IoRange::Port { start: start as u16, end: end as u16 })
             }
         }
-    }
-
-    fn update_bars(&mut self, server: &Server) -> Result<()> {
-        let mut first = Ok(());
-        for i in 0..6 {
-            let want = self.wanted(i);
-            if want == self.mapped[i] {
-                continue;
-            }
-            if let Some(old) = self.mapped[i].take() {
-                if let Err(e) = server.release(old) {
-                    log(server, e, format_args!("releasing BAR {i} of {} at {old:?}", self.sbdf));
-                    first = first.and(Err(e));
-                }
-            }
-            if let Some(new) = want {
-                match server.claim(new) {
-                    Ok(()) => self.mapped[i] = Some(new),
-                    Err(e) => {
-                        log(server, e, format_args!("claiming BAR {i} of {} at {new:?}", self.sbdf));
-                        first = first.and(Err(e));
-                    }
-                }
-            }
-        }
-        first
     }
 
     /// Raises (`true`) or lowers the function's interrupt request. The INTx

@@ -4,10 +4,10 @@
 //! OS layer, `xendevicemodel::os`), as libxenforeignmemory and libxenevtchn
 //! would, with no C library; eventfd and epoll are vmm-sys-util's.
 
-use crate::abi::{BufferedPage, IoreqPage, PAGE_SIZE};
+use crate::abi::{BufferedPage, IoreqPage};
 use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
 use crate::error::{Error, Result};
-use crate::signals;
+use crate::{guest, signals};
 use std::sync::Arc;
 use std::time::Duration;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
@@ -20,6 +20,8 @@ use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId};
 pub struct Xen {
     dm: Arc<DeviceModel>,
     privcmd: Mapper,
+    /// Guest memory, mapped on first use and kept (see the `guest` module).
+    guest: guest::Cache<Mapping>,
 }
 
 impl Xen {
@@ -30,7 +32,7 @@ impl Xen {
             return Err(Error::Unsupported("the system's page size is not Xen's 4 KiB"));
         }
         let privcmd = Mapper::open().map_err(|errno| Error::Os { what: "open /dev/xen/privcmd", errno })?;
-        Ok(Xen { dm, privcmd })
+        Ok(Xen { dm, privcmd, guest: guest::Cache::default() })
     }
 
     /// The device-model handle.
@@ -38,27 +40,17 @@ impl Xen {
         &self.dm
     }
 
-    /// Copies between `buf` and guest memory at `gpa`, a page at a time.
-    fn guest(
-        &self,
-        domid: DomId,
-        gpa: u64,
-        len: usize,
-        mut each: impl FnMut(&Mapping, usize, usize, usize),
-    ) -> Result<()> {
-        let mut done = 0usize;
-        while done < len {
-            let at = gpa.checked_add(done as u64).ok_or(Error::Os { what: "guest memory", errno: Errno::EFAULT })?;
-            let off = (at % PAGE_SIZE as u64) as usize;
-            let n = (PAGE_SIZE - off).min(len - done);
-            let page = self
-                .privcmd
-                .map_foreign(domid, &[at / PAGE_SIZE as u64])
-                .map_err(|errno| Error::Os { what: "map guest memory", errno })?;
-            each(&page, off, done, n);
-            done += n;
-        }
-        Ok(())
+    /// Maps chunk `n` of `domid`'s memory (frames n * 16 ..).
+    fn map_chunk(&self, domid: DomId, n: u64) -> Result<Mapping> {
+        let first = n * guest::CHUNK_PAGES as u64;
+        let gfns: Vec<u64> = (first..first + guest::CHUNK_PAGES as u64).collect();
+        self.privcmd.map_foreign(domid, &gfns).map_err(|errno| Error::Os { what: "map guest memory", errno })
+    }
+
+    /// How many 64 KiB chunks of guest memory were mapped so far (each
+    /// stays mapped for every later copy until invalidated).
+    pub fn guest_chunks_mapped(&self) -> u64 {
+        self.guest.mapped()
     }
 }
 
@@ -232,11 +224,21 @@ impl Backend for Xen {
 
     fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len();
-        self.guest(domid, gpa, len, |page, off, done, n| page.read(off, &mut buf[done..done + n]))
+        let map = |d, n| self.map_chunk(d, n);
+        self.guest.copy(domid, gpa, len, map, |m, off, done, n| {
+            m.read(off, &mut buf[done..done + n]).map_err(|errno| Error::Os { what: "read guest memory", errno })
+        })
     }
 
     fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
-        self.guest(domid, gpa, buf.len(), |page, off, done, n| page.write(off, &buf[done..done + n]))
+        let map = |d, n| self.map_chunk(d, n);
+        self.guest.copy(domid, gpa, buf.len(), map, |m, off, done, n| {
+            m.write(off, &buf[done..done + n]).map_err(|errno| Error::Os { what: "write guest memory", errno })
+        })
+    }
+
+    fn invalidate_guest(&self, _domid: DomId) {
+        self.guest.clear();
     }
 }
 

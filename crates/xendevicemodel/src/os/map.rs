@@ -87,14 +87,15 @@ impl Mapper {
         }
     }
 
-    /// Maps the guest frames `gfns` of `dom`, in order, as one mapping.
-    /// A frame the hypervisor refuses fails the whole mapping with its errno.
+    /// Maps the guest frames `gfns` of `dom`, in order, as one mapping. A
+    /// frame the hypervisor refuses (not RAM, paged out) leaves its page
+    /// unusable, which [`Mapping::page_error`] tells; the others work.
     pub fn map_foreign(&self, dom: u16, gfns: &[u64]) -> Result<Mapping, Errno> {
         let num = u32::try_from(gfns.len()).map_err(|_| Errno::E2BIG)?;
         if num == 0 {
             return Err(Errno::EINVAL);
         }
-        let map = Mapping::new(&self.0, gfns.len())?;
+        let mut map = Mapping::new(&self.0, gfns.len())?;
         let mut err: Vec<c_int> = vec![0; gfns.len()];
         let arg = PrivcmdMmapBatchV2 {
             num,
@@ -105,11 +106,14 @@ impl Mapper {
         };
         // SAFETY: the kernel reads `arg` and `gfns`, writes `err` (one int
         // per frame), and fills the mapping we own.
-        check(unsafe { libc::ioctl(self.0.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2 as _, &arg) })?;
-        match err.iter().find(|&&e| e != 0) {
-            Some(&e) => Err(Errno::from_raw(-e)),
-            None => Ok(map),
+        match check(unsafe { libc::ioctl(self.0.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2 as _, &arg) }) {
+            Ok(_) => {}
+            // Some frames are paged out: `err` says which.
+            Err(e) if e == Errno::ENOENT => {}
+            Err(e) => return Err(e),
         }
+        map.errors = err;
+        Ok(map)
     }
 }
 
@@ -118,6 +122,9 @@ impl Mapper {
 pub struct Mapping {
     ptr: NonNull<u8>,
     pages: usize,
+    /// Per page, the errno (negated, as privcmd reports it) of a guest frame
+    /// that could not be mapped, or 0; empty for resource mappings.
+    errors: Vec<c_int>,
 }
 
 // SAFETY: the mapping is plain memory that the other side changes
@@ -143,12 +150,18 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(last_errno());
         }
-        Ok(Mapping { ptr: NonNull::new(p.cast()).ok_or(Errno::ENOMEM)?, pages })
+        Ok(Mapping { ptr: NonNull::new(p.cast()).ok_or(Errno::ENOMEM)?, pages, errors: Vec::new() })
     }
 
     /// Its size in bytes.
     pub fn len(&self) -> usize {
         self.pages * PAGE_SIZE
+    }
+
+    /// Why page `i` of a guest mapping could not be mapped, if it could not
+    /// (reading or writing it would fault).
+    pub fn page_error(&self, i: usize) -> Option<Errno> {
+        self.errors.get(i).copied().filter(|&e| e != 0).map(|e| Errno::from_raw(-e))
     }
 
     /// Always false: a mapping has at least one page.
@@ -177,23 +190,40 @@ impl Mapping {
     }
 
     /// Copies `buf.len()` bytes from `offset` (volatile: the guest may
-    /// write them meanwhile). Panics unless the range is inside.
-    pub fn read(&self, offset: usize, buf: &mut [u8]) {
-        assert!(offset.checked_add(buf.len()).is_some_and(|e| e <= self.len()), "read outside the mapping");
+    /// write them meanwhile). Panics unless the range is inside; the errno
+    /// of a page that could not be mapped, touching nothing, if the range
+    /// covers one.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), Errno> {
+        self.usable(offset, buf.len())?;
         let base = self.ptr.as_ptr();
         for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: within the mapping (checked above).
+            // SAFETY: within the mapping, on mapped pages (checked above).
             *b = unsafe { base.add(offset + i).read_volatile() };
         }
+        Ok(())
     }
 
-    /// Copies `buf` to `offset` (volatile). Panics unless the range is inside.
-    pub fn write(&self, offset: usize, buf: &[u8]) {
-        assert!(offset.checked_add(buf.len()).is_some_and(|e| e <= self.len()), "write outside the mapping");
+    /// Copies `buf` to `offset` (volatile), as [`read`](Self::read) does.
+    pub fn write(&self, offset: usize, buf: &[u8]) -> Result<(), Errno> {
+        self.usable(offset, buf.len())?;
         let base = self.ptr.as_ptr();
         for (i, b) in buf.iter().enumerate() {
-            // SAFETY: within the mapping (checked above).
+            // SAFETY: within the mapping, on mapped pages (checked above).
             unsafe { base.add(offset + i).write_volatile(*b) };
+        }
+        Ok(())
+    }
+
+    /// Checks that `len` bytes from `offset` are inside and on mapped pages.
+    fn usable(&self, offset: usize, len: usize) -> Result<(), Errno> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.len());
+        let end = end.unwrap_or_else(|| panic!("{len} bytes at {offset:#x} outside a {:#x}-byte mapping", self.len()));
+        if len == 0 {
+            return Ok(());
+        }
+        match (offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE).find_map(|p| self.page_error(p)) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }

@@ -9,13 +9,13 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use xendevicemodel_ioreq::sim::{self, SimXen};
-//! use xendevicemodel_ioreq::{Access, Config, Ctx, Device, IoRange, Session, Size};
+//! use xendevicemodel_ioreq_sim::SimXen;
+//! use xendevicemodel_ioreq::{IoAccess, Config, Ctx, Handler, IoRange, Session, Size};
 //!
 //! struct Answer;
-//! impl Device for Answer {
-//!     fn read(&mut self, _: &mut Ctx<'_>, _: Access) -> u64 { 42 }
-//!     fn write(&mut self, _: &mut Ctx<'_>, _: Access, _: u64) {}
+//! impl Handler for Answer {
+//!     fn read(&mut self, _: &mut Ctx<'_>, _: IoAccess) -> u64 { 42 }
+//!     fn write(&mut self, _: &mut Ctx<'_>, _: IoAccess, _: u64) {}
 //! }
 //!
 //! let xen = SimXen::new(1);
@@ -29,16 +29,17 @@
 //! assert_eq!(guest.join().unwrap(), Some(42));
 //! ```
 
-use crate::abi::*;
-use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
-use crate::error::{Error, Result};
-use crate::request::{Sbdf, Size};
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xendevicemodel::{BufIoreq, DomId, Errno, IoServId};
+use xendevicemodel_ioreq::abi::*;
+use xendevicemodel_ioreq::{Backend, Error, Events, Interrupt, IoRange, Pages, Result, Sbdf, Size, Stopper, Wake};
 
 /// The hypervisor's port for vCPU `i` is `VCPU_REMOTE_BASE + i`.
 pub const VCPU_REMOTE_BASE: u32 = 0x100;
@@ -55,18 +56,6 @@ pub enum WaitMode {
     Block,
     /// Busy polling: measures the session itself, without wake-up latency.
     Spin,
-}
-
-impl fmt::Display for Interrupt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Interrupt::IsaLevel { irq, level } => write!(f, "isa irq={irq} level={}", level as u8),
-            Interrupt::PciIntx { sbdf, pin, level } => write!(f, "pci-intx {sbdf} pin={pin} level={}", level as u8),
-            Interrupt::Msi { addr, data } => write!(f, "msi addr={addr:#x} data={data:#x}"),
-            Interrupt::Line { irq, level } => write!(f, "line irq={irq} level={}", level as u8),
-            Interrupt::LinkRoute { link, irq } => write!(f, "link-route link={link} irq={irq}"),
-        }
-    }
 }
 
 struct PageSet {
@@ -153,7 +142,7 @@ struct Shared {
 }
 
 /// The simulated hypervisor (share it with `Arc`; pass it to
-/// [`Session::with_backend`](crate::Session::with_backend)).
+/// [`Session::with_backend`](xendevicemodel_ioreq::Session::with_backend)).
 pub struct SimXen {
     sh: Arc<Shared>,
 }
@@ -490,7 +479,7 @@ impl Events for SimEvents {
                 return Ok(Wake::Signal(s));
             }
             if self.signals {
-                if let Some(s) = crate::signals::signalled() {
+                if let Some(s) = xendevicemodel_ioreq::stop_signal() {
                     return Ok(Wake::Signal(s));
                 }
             }
@@ -640,7 +629,7 @@ impl Backend for SimXen {
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>> {
         self.sh.os_fail("open_events")?;
         if stop_on_signals {
-            crate::signals::install().map_err(|errno| Error::Os { what: "signal handlers", errno })?;
+            xendevicemodel_ioreq::install_stop_signals()?;
         }
         self.sh.record(format!("open_events signals={stop_on_signals}"));
         Ok(Box::new(SimEvents { sh: self.sh.clone(), bound: Vec::new(), signals: stop_on_signals }))
