@@ -153,7 +153,7 @@ check_suites() {
     suite "make install, pkg-config" bash tests/install/check-install.sh
     suite "privcmd test double vs Xen's own library" xen "$B/fake-selftest"
     suite "differential: Xen's library vs ours" bash tests/differential/run.sh
-    suite "the safe crate: docs, package, unsafe refused outside its os module" bash tests/crate/run.sh
+    suite "the safe crate: docs, package, unsafe only in its os module" bash tests/crate/run.sh
     suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
     suite "the ioreq crate: docs, unsafe refused, README example" bash tests/ioreq/run.sh
