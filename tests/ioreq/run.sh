@@ -15,6 +15,8 @@ C=crates/xendevicemodel-ioreq
 out=$B/ioreq
 mkdir -p "$out"
 check "cargo doc without warnings" env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq --no-deps
+check "cargo doc with the vm-memory feature (GuestRam) without warnings" \
+    env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq --features vm-memory --no-deps
 check "cargo doc of the simulator crate without warnings" \
     env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq-sim --no-deps
 # No `unsafe` code at all: the compiler refuses it (forbid(unsafe_code)).

@@ -37,14 +37,19 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use xendevicemodel::os::Mapping;
 use xendevicemodel::{BufIoreq, DomId, Errno, IoServId};
 use xendevicemodel_ioreq::abi::*;
-use xendevicemodel_ioreq::{Backend, Error, Events, Interrupt, IoRange, Pages, Result, Sbdf, Size, Stopper, Wake};
+use xendevicemodel_ioreq::{
+    Backend, Error, Events, GuestChunk, Interrupt, IoRange, Pages, Result, Sbdf, Size, Stopper, Wake,
+};
 
 /// The hypervisor's port for vCPU `i` is `VCPU_REMOTE_BASE + i`.
 pub const VCPU_REMOTE_BASE: u32 = 0x100;
 /// The hypervisor's port for buffered requests.
 pub const BUF_REMOTE: u32 = 0xff;
+/// The simulated guest RAM's largest size (reserved, allocated as touched).
+pub const GUEST_RAM_MAX: usize = 64 << 20;
 /// How long the routed accesses of [`SimVcpu`] wait for an answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,7 +142,9 @@ struct Shared {
     /// One lock (true while the vCPU sleeps) and condition variable per vCPU, for its answers.
     wake: Vec<(Mutex<bool>, Condvar)>,
     notified: Vec<AtomicU64>,
-    guest: Mutex<Vec<u8>>,
+    /// Guest RAM: GUEST_RAM_MAX reserved, `guest_len` of it present.
+    ram: Arc<Mapping>,
+    guest_len: Mutex<usize>,
     recording: AtomicBool,
 }
 
@@ -182,7 +189,8 @@ impl SimXen {
                 queued: AtomicU32::new(0),
                 wake: (0..n).map(|_| (Mutex::new(false), Condvar::new())).collect(),
                 notified: (0..n).map(|_| AtomicU64::new(0)).collect(),
-                guest: Mutex::new(vec![0; 1 << 16]),
+                ram: Arc::new(Mapping::anonymous(GUEST_RAM_MAX / PAGE_SIZE).expect("reserve the simulated guest RAM")),
+                guest_len: Mutex::new(GuestChunk::BYTES as usize),
                 recording: AtomicBool::new(true),
             }),
         })
@@ -275,18 +283,21 @@ impl SimXen {
         self.sh.ev_cv.notify_all();
     }
 
-    /// Guest RAM, from guest-physical address 0 (64 KiB unless resized).
+    /// Guest RAM, from guest-physical address 0 (64 KiB unless grown).
     pub fn guest_memory(&self) -> Vec<u8> {
-        lock(&self.sh.guest).clone()
+        let mut v = vec![0; *lock(&self.sh.guest_len)];
+        self.sh.ram.read(0, &mut v).expect("anonymous memory has no failed page");
+        v
     }
 
-    /// Writes guest RAM at `gpa` (resized to fit).
+    /// Writes guest RAM at `gpa`, growing it (in 64 KiB chunks) to fit.
+    /// Panics past [`GUEST_RAM_MAX`].
     pub fn write_guest_memory(&self, gpa: usize, bytes: &[u8]) {
-        let mut g = lock(&self.sh.guest);
-        if g.len() < gpa + bytes.len() {
-            g.resize(gpa + bytes.len(), 0);
-        }
-        g[gpa..gpa + bytes.len()].copy_from_slice(bytes);
+        let end = gpa.checked_add(bytes.len()).filter(|&e| e <= GUEST_RAM_MAX);
+        let end = end.unwrap_or_else(|| panic!("{} bytes at {gpa:#x}: past the simulated RAM", bytes.len()));
+        let mut len = lock(&self.sh.guest_len);
+        *len = (*len).max(end.next_multiple_of(GuestChunk::BYTES as usize));
+        self.sh.ram.write(gpa, bytes).expect("anonymous memory has no failed page");
     }
 }
 
@@ -635,18 +646,13 @@ impl Backend for SimXen {
         Ok(Box::new(SimEvents { sh: self.sh.clone(), bound: Vec::new(), signals: stop_on_signals }))
     }
 
-    fn read_guest(&self, _domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        let g = lock(&self.sh.guest);
-        let r = usize::try_from(gpa).ok().and_then(|a| g.get(a..a.checked_add(buf.len())?));
-        buf.copy_from_slice(r.ok_or(Error::Os { what: "read guest memory", errno: Errno::EFAULT })?);
-        Ok(())
-    }
-
-    fn write_guest(&self, _domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
-        let mut g = lock(&self.sh.guest);
-        let r = usize::try_from(gpa).ok().and_then(|a| g.get_mut(a..a.checked_add(buf.len())?));
-        r.ok_or(Error::Os { what: "write guest memory", errno: Errno::EFAULT })?.copy_from_slice(buf);
-        Ok(())
+    fn guest_chunk(&self, _domid: DomId, n: u64) -> Result<GuestChunk> {
+        self.sh.os_fail("guest_chunk")?;
+        let len = *lock(&self.sh.guest_len) as u64;
+        match n.checked_add(1).and_then(|e| e.checked_mul(GuestChunk::BYTES)) {
+            Some(end) if end <= len => GuestChunk::new(n, self.sh.ram.clone(), (n * GuestChunk::BYTES) as usize),
+            _ => Err(Error::Os { what: "guest memory", errno: Errno::EFAULT }),
+        }
     }
 }
 

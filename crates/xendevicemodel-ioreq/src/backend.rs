@@ -6,6 +6,7 @@
 
 use crate::abi::{BufferedPage, IoreqPage};
 use crate::error::Result;
+use crate::guest::GuestChunk;
 use std::sync::Arc;
 use std::time::Duration;
 pub use xendevicemodel::IoRange;
@@ -136,10 +137,10 @@ pub trait Backend: Send + Sync {
     fn interrupt(&self, domid: DomId, irq: Interrupt) -> Result<()>;
     /// Opens an event channel device.
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>>;
-    /// Copies guest memory at `gpa` into `buf`.
-    fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()>;
-    /// Copies `buf` into guest memory at `gpa`.
-    fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()>;
+    /// Chunk `n` of the guest's memory (guest-physical addresses
+    /// `n * GuestChunk::BYTES ..`), mapped, from a cache if the backend
+    /// keeps one.
+    fn guest_chunk(&self, domid: DomId, n: u64) -> Result<GuestChunk>;
     /// Drops cached guest mappings (the default has none).
     fn invalidate_guest(&self, _domid: DomId) {}
 }

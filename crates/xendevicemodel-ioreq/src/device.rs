@@ -7,6 +7,7 @@
 
 use crate::backend::{Backend, Interrupt, IoRange};
 use crate::error::{Error, Result};
+use crate::guest::{self, GuestChunk};
 use crate::request::{element, Data, Dir, Request, Sbdf, Size};
 use std::sync::Arc;
 use xendevicemodel::{DomId, Errno, IoServId, Logger};
@@ -107,15 +108,24 @@ impl Server {
     }
 
     /// Copies guest memory at guest-physical address `gpa` into `buf`.
-    /// Guest memory stays mapped between copies (the backend's cache) until
-    /// the guest's mappings change ([`invalidate_guest`](Self::invalidate_guest)).
+    /// Guest memory stays mapped between copies (the backend's cache of
+    /// [`GuestChunk`]s) until the guest's mappings change
+    /// ([`invalidate_guest`](Self::invalidate_guest)). Memory that is not
+    /// there (a hole, a frame Xen would not map) fails the copy, never faults.
     pub fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        self.backend.read_guest(self.domid, gpa, buf)
+        guest::split(gpa, buf.len(), |n, off, done, len| self.guest_chunk(n)?.read(off, &mut buf[done..done + len]))
+            .map_err(|e| doing(e, "read guest memory"))
     }
 
     /// Copies `buf` into guest memory at guest-physical address `gpa`.
     pub fn write_guest(&self, gpa: u64, buf: &[u8]) -> Result<()> {
-        self.backend.write_guest(self.domid, gpa, buf)
+        guest::split(gpa, buf.len(), |n, off, done, len| self.guest_chunk(n)?.write(off, &buf[done..done + len]))
+            .map_err(|e| doing(e, "write guest memory"))
+    }
+
+    /// Chunk `n` of the guest's memory (64 KiB at `n * GuestChunk::BYTES`), mapped.
+    pub fn guest_chunk(&self, n: u64) -> Result<GuestChunk> {
+        self.backend.guest_chunk(self.domid, n)
     }
 
     /// Drops every cached guest mapping (the session does it when Xen sends
@@ -127,6 +137,14 @@ impl Server {
     /// Where the session logs.
     pub fn logger(&self) -> &Logger {
         &self.logger
+    }
+}
+
+/// A system call's error, said to be `what`'s.
+fn doing(e: Error, what: &'static str) -> Error {
+    match e {
+        Error::Os { errno, .. } => Error::Os { what, errno },
+        e => e,
     }
 }
 

@@ -62,7 +62,14 @@
 //! guest-physical address. On Xen the guest's frames stay mapped between
 //! copies (64 KiB chunks, mapped once, dropped when Xen sends
 //! `IOREQ_TYPE_INVALIDATE` or the cache is full), so virtio queues can be
-//! walked without a mapping per copy.
+//! walked without a mapping per copy. A frame Xen will not map (a hole)
+//! fails the copy with its errno; it never faults.
+//!
+//! With the feature `vm-memory`, `Server::guest_ram` gives the guest's
+//! memory as rust-vmm's `vm_memory::GuestMemory` (`GuestRam`), so code
+//! written for vm-memory (the `xendevicemodel-virtio` queues, `Bytes`
+//! reads, writes, atomic loads and stores) runs on it unchanged; each
+//! [`GuestChunk`] is a `GuestMemoryRegion`.
 //!
 //! ## Testing without a hypervisor
 //! The OS side is behind the [`Backend`], [`Pages`] and [`Events`] traits.
@@ -103,6 +110,8 @@ mod device;
 mod error;
 mod guest;
 pub mod pci;
+#[cfg(feature = "vm-memory")]
+mod ram;
 pub mod regs;
 pub mod request;
 mod session;
@@ -113,6 +122,9 @@ pub use backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
 pub use bus::{Access, Bus, Device, DeviceId, RegionId};
 pub use device::{serve, Ctx, Handler, IoAccess, Server, Space};
 pub use error::{Error, Result};
+pub use guest::GuestChunk;
+#[cfg(feature = "vm-memory")]
+pub use ram::GuestRam;
 pub use request::{Data, Dir, Refusal, Request, Sbdf, Size};
 pub use session::{Config, Exit, Session, Stats};
 pub use xen::Xen;

@@ -7,7 +7,8 @@
 use crate::abi::{BufferedPage, IoreqPage};
 use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
 use crate::error::{Error, Result};
-use crate::{guest, signals};
+use crate::guest::{self, GuestChunk};
+use crate::signals;
 use std::sync::Arc;
 use std::time::Duration;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
@@ -21,7 +22,7 @@ pub struct Xen {
     dm: Arc<DeviceModel>,
     privcmd: Mapper,
     /// Guest memory, mapped on first use and kept (see the `guest` module).
-    guest: guest::Cache<Mapping>,
+    guest: guest::Cache<GuestChunk>,
 }
 
 impl Xen {
@@ -222,19 +223,8 @@ impl Backend for Xen {
         Ok(Box::new(XenEvents { evtchn, bound: Vec::new(), stop, epoll, signals: stop_on_signals }))
     }
 
-    fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        let len = buf.len();
-        let map = |d, n| self.map_chunk(d, n);
-        self.guest.copy(domid, gpa, len, map, |m, off, done, n| {
-            m.read(off, &mut buf[done..done + n]).map_err(|errno| Error::Os { what: "read guest memory", errno })
-        })
-    }
-
-    fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
-        let map = |d, n| self.map_chunk(d, n);
-        self.guest.copy(domid, gpa, buf.len(), map, |m, off, done, n| {
-            m.write(off, &buf[done..done + n]).map_err(|errno| Error::Os { what: "write guest memory", errno })
-        })
+    fn guest_chunk(&self, domid: DomId, n: u64) -> Result<GuestChunk> {
+        self.guest.get(domid, n, || GuestChunk::new(n, Arc::new(self.map_chunk(domid, n)?), 0))
     }
 
     fn invalidate_guest(&self, _domid: DomId) {

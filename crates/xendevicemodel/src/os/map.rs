@@ -134,19 +134,26 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
+    /// A fresh shared mapping of privcmd, for an ioctl to fill.
     fn new(fd: &OwnedFd, pages: usize) -> Result<Self, Errno> {
+        Mapping::mmap(pages, libc::MAP_SHARED, fd.as_raw_fd())
+    }
+
+    /// `pages` zeroed pages of the process's own memory, laid out as a
+    /// guest mapping (with no failed page): a simulated guest's RAM. Only
+    /// what is touched is allocated.
+    pub fn anonymous(pages: usize) -> Result<Self, Errno> {
+        if pages == 0 {
+            return Err(Errno::EINVAL);
+        }
+        Mapping::mmap(pages, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1)
+    }
+
+    fn mmap(pages: usize, flags: c_int, fd: c_int) -> Result<Self, Errno> {
         let len = pages.checked_mul(PAGE_SIZE).ok_or(Errno::E2BIG)?;
-        // SAFETY: a fresh shared mapping of privcmd, which the ioctl fills.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
+        // SAFETY: a new mapping at an address the kernel chooses; nothing
+        // else refers to it.
+        let p = unsafe { libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, 0) };
         if p == libc::MAP_FAILED {
             return Err(last_errno());
         }
@@ -212,6 +219,19 @@ impl Mapping {
             unsafe { base.add(offset + i).write_volatile(*b) };
         }
         Ok(())
+    }
+
+    /// `len` bytes from `offset` as vm-memory's `VolatileSlice` (feature
+    /// `vm-memory`), borrowing the mapping; as [`read`](Self::read) for a
+    /// range outside or on a page that could not be mapped.
+    #[cfg(feature = "vm-memory")]
+    pub fn volatile_slice(&self, offset: usize, len: usize) -> Result<vm_memory::VolatileSlice<'_>, Errno> {
+        self.usable(offset, len)?;
+        // SAFETY: within the mapping, on mapped pages (checked above), and
+        // mapped as long as the borrow of `self` lasts; every other access
+        // of ours is volatile (read/write) and the guest's are the
+        // hardware's, as VolatileSlice asks.
+        Ok(unsafe { vm_memory::VolatileSlice::new(self.ptr.as_ptr().add(offset), len) })
     }
 
     /// Checks that `len` bytes from `offset` are inside and on mapped pages.
