@@ -10,6 +10,8 @@ cd "$(dirname "$0")/../.."
 CARGO=${CARGO:-cargo}
 C=crates/xendevicemodel
 check "cargo doc without warnings" env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel --no-deps
+check "cargo doc with the vm-memory feature (os::Mapping::volatile_slice) without warnings" \
+    env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel --features vm-memory --no-deps
 check "cargo package (and its verification build)" "$CARGO" package -q -p xendevicemodel --allow-dirty
 check "the package holds README.md and LICENSE" \
     sh -c "'$CARGO' package -p xendevicemodel --allow-dirty --list 2>/dev/null | grep -qx README.md && '$CARGO' package -p xendevicemodel --allow-dirty --list 2>/dev/null | grep -qx LICENSE"

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::request::Size;
 use core::any::Any;
 use core::marker::PhantomData;
-use xendevicemodel::{IoServId, IoSpace};
+use xendevicemodel::IoServId;
 
 /// A device's name for one of its ranges: its own numbering (a PCI device
 /// uses [`pci::CONFIG`](crate::pci::CONFIG) for its config space and the
@@ -208,15 +208,7 @@ impl Bus {
     /// The route an access at `space` takes, and the offset into its range.
     #[inline]
     fn route(&self, space: Space) -> Option<(Route, u64)> {
-        self.routes.iter().find_map(|r| {
-            let off = match (r.range, space) {
-                (IoRange::Pci(s), Space::PciConfig { sbdf, reg }) if s == sbdf => Some(reg as u64),
-                (range, Space::Port(p)) => range.offset_of(IoSpace::Port, p.into()),
-                (range, Space::Mmio(a)) => range.offset_of(IoSpace::Mmio, a),
-                _ => None,
-            };
-            off.map(|o| (*r, o))
-        })
+        self.routes.iter().find_map(|r| r.range.offset_of(space).map(|o| (*r, o)))
     }
 }
 

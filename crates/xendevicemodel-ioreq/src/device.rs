@@ -10,23 +10,8 @@ use crate::error::{Error, Result};
 use crate::guest::{self, GuestChunk};
 use crate::request::{element, Data, Dir, Request, Sbdf, Size};
 use std::sync::Arc;
+pub use xendevicemodel::Space;
 use xendevicemodel::{DomId, Errno, IoServId, Logger};
-
-/// Where one access goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Space {
-    /// A port.
-    Port(u16),
-    /// A guest-physical address.
-    Mmio(u64),
-    /// A register of a PCI function's config space.
-    PciConfig {
-        /// The function.
-        sbdf: Sbdf,
-        /// The register.
-        reg: u16,
-    },
-}
 
 /// One access of a given size at an absolute address: what
 /// [`Handler::read`] and [`Handler::write`] see.

@@ -59,7 +59,7 @@
 //!   module with `unsafe` code (the compiler enforces it): privcmd,
 //!   libxencall, fork detection, privcmd mappings, `/dev/xen/evtchn`;
 //! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`];
-//! - `space`: [`IoSpace`], [`IoRange`], [`Sbdf`], the vocabulary shared with the toolkit;
+//! - `space`: [`IoSpace`], [`IoRange`], [`Space`], [`Sbdf`], the vocabulary shared with the toolkit;
 //! - [`ioreq`]: the pages an IOREQ server shares with Xen, as structures of
 //!   atomics (what the toolkit serves requests from).
 #![warn(missing_docs)]
@@ -84,4 +84,4 @@ pub use dm::{BufIoreq, DeviceModel, Event, Fallback, IoreqServerInfo, Options};
 pub use error::{Errno, Error, InvalidArgument, Result};
 pub use log::{Level, Log, LogFn, Logger};
 pub use os::{Generation, UserPtr, Xencall};
-pub use space::{IoRange, IoSpace, Sbdf};
+pub use space::{IoRange, IoSpace, Sbdf, Space};

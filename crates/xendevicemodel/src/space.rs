@@ -1,6 +1,7 @@
 //! The vocabulary of address spaces shared by this crate and the ioreq
 //! toolkit: which space a range is in ([`IoSpace`]), a range an IOREQ server
-//! claims ([`IoRange`]), and a PCI function's address ([`Sbdf`]).
+//! claims ([`IoRange`]), one address in a space, where an access goes
+//! ([`Space`]), and a PCI function's address ([`Sbdf`]).
 
 use crate::error::{Error, InvalidArgument, Result};
 use core::fmt;
@@ -12,6 +13,22 @@ pub enum IoSpace {
     Port,
     /// Guest-physical memory (MMIO).
     Mmio,
+}
+
+/// One address in one of a guest's spaces: where an access goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Space {
+    /// A port.
+    Port(u16),
+    /// A guest-physical address.
+    Mmio(u64),
+    /// A register of a PCI function's config space.
+    PciConfig {
+        /// The function.
+        sbdf: Sbdf,
+        /// The register.
+        reg: u16,
+    },
 }
 
 /// A PCI function's address: segment, bus, device (0-31), function (0-7),
@@ -115,14 +132,14 @@ impl IoRange {
         }
     }
 
-    /// How far `addr` (a port or a guest-physical address, in this range's
-    /// space) is into the range, if it is inside.
-    pub fn offset_of(self, space: IoSpace, addr: u64) -> Option<u64> {
-        match (self, space) {
-            (IoRange::Port { start, end }, IoSpace::Port) => {
-                (start as u64 <= addr && addr <= end as u64).then(|| addr - start as u64)
-            }
-            (IoRange::Mmio { start, end }, IoSpace::Mmio) => (start <= addr && addr <= end).then(|| addr - start),
+    /// How far `at` is into the range (the register, for a PCI
+    /// function's config space), if it is inside.
+    #[inline]
+    pub fn offset_of(self, at: Space) -> Option<u64> {
+        match (self, at) {
+            (IoRange::Port { start, end }, Space::Port(p)) => (start <= p && p <= end).then(|| (p - start) as u64),
+            (IoRange::Mmio { start, end }, Space::Mmio(a)) => (start <= a && a <= end).then(|| a - start),
+            (IoRange::Pci(s), Space::PciConfig { sbdf, reg }) if s == sbdf => Some(reg as u64),
             _ => None,
         }
     }
@@ -158,12 +175,19 @@ mod tests {
     #[test]
     fn ranges() {
         let p = IoRange::Port { start: 0x3f8, end: 0x3ff };
-        assert_eq!(p.offset_of(IoSpace::Port, 0x3fa), Some(2));
-        assert_eq!(p.offset_of(IoSpace::Port, 0x400), None);
-        assert_eq!(p.offset_of(IoSpace::Mmio, 0x3fa), None);
+        assert_eq!(p.offset_of(Space::Port(0x3fa)), Some(2));
+        assert_eq!(p.offset_of(Space::Port(0x3f8)), Some(0));
+        assert_eq!(p.offset_of(Space::Port(0x400)), None);
+        assert_eq!(p.offset_of(Space::Port(0x3f7)), None);
+        assert_eq!(p.offset_of(Space::Mmio(0x3fa)), None);
         let m = IoRange::Mmio { start: 0xf000_0000, end: 0xf000_0fff };
-        assert_eq!(m.offset_of(IoSpace::Mmio, 0xf000_0fff), Some(0xfff));
-        assert_eq!(m.offset_of(IoSpace::Mmio, 0xefff_ffff), None);
+        assert_eq!(m.offset_of(Space::Mmio(0xf000_0fff)), Some(0xfff));
+        assert_eq!(m.offset_of(Space::Mmio(0xefff_ffff)), None);
+        assert_eq!(m.offset_of(Space::Port(0)), None);
+        let (f, g) = (Sbdf::new(0, 0, 3, 0), Sbdf::new(0, 0, 4, 0));
+        assert_eq!(IoRange::Pci(f).offset_of(Space::PciConfig { sbdf: f, reg: 0x40 }), Some(0x40));
+        assert_eq!(IoRange::Pci(f).offset_of(Space::PciConfig { sbdf: g, reg: 0x40 }), None);
+        assert_eq!(IoRange::Pci(f).offset_of(Space::Port(0x40)), None);
         assert!(p.is_valid() && !IoRange::Mmio { start: 2, end: 1 }.is_valid());
         assert_eq!(m.to_string(), "mmio 0xf0000000-0xf0000fff");
     }
