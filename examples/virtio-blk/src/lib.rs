@@ -23,6 +23,10 @@
 //! 64 KiB, whatever the request's size. Every request the driver made
 //! available is served when it notifies (several in flight), and returned
 //! on the used ring with the number of bytes written into it.
+//!
+//! [`pci_function`] puts the device on the toolkit's bus as a virtio-pci
+//! function (MSI-X, INTx fallback); the `virtio-blk-dm` binary
+//! (src/main.rs) serves it to a Xen guest.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -32,6 +36,8 @@ use std::os::unix::fs::FileExt;
 
 use virtio_bindings::virtio_blk::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use xendevicemodel_ioreq::Sbdf;
+use xendevicemodel_virtio::ioreq::PciTransport;
 use xendevicemodel_virtio::pci::{F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1};
 use xendevicemodel_virtio::{Chain, DeviceError, SplitQueue, VirtioDevice};
 
@@ -41,6 +47,9 @@ pub const SECTOR: u64 = 512;
 pub const QUEUE_SIZE: u16 = 256;
 /// Bytes in a GET_ID answer.
 pub const ID_BYTES: usize = VIRTIO_BLK_ID_BYTES as usize;
+/// The PCI class code of the function: mass storage, SCSI (what QEMU's
+/// virtio-blk-pci says; Linux's virtio_pci binds by vendor and device id).
+pub const CLASS: u32 = 0x010000;
 const HEADER: u64 = 16;
 const BOUNCE: usize = 64 * 1024;
 
@@ -327,4 +336,9 @@ impl<S: Storage> VirtioDevice for Block<S> {
         }
         Ok(())
     }
+}
+
+/// `block` as virtio-pci function `sbdf`, a device for the toolkit's bus.
+pub fn pci_function<S: Storage + Send + 'static>(sbdf: Sbdf, block: Block<S>) -> PciTransport<Block<S>> {
+    PciTransport::new(sbdf, block, CLASS)
 }
