@@ -34,9 +34,10 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use std::time::{Duration, Instant};
 use virtio_bindings::virtio_blk::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
-use xendevicemodel_ioreq::Sbdf;
+use xendevicemodel_ioreq::{Bus, Exit, Sbdf, Session};
 use xendevicemodel_virtio::ioreq::PciTransport;
 use xendevicemodel_virtio::pci::{F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1};
 use xendevicemodel_virtio::{Chain, DeviceError, SplitQueue, VirtioDevice};
@@ -341,4 +342,42 @@ impl<S: Storage> VirtioDevice for Block<S> {
 /// `block` as virtio-pci function `sbdf`, a device for the toolkit's bus.
 pub fn pci_function<S: Storage + Send + 'static>(sbdf: Sbdf, block: Block<S>) -> PciTransport<Block<S>> {
     PciTransport::new(sbdf, block, CLASS)
+}
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// SIGTERM, SIGINT or SIGHUP (a session with `stop_on_signals`).
+    Signal(i32),
+    /// The session's stopper.
+    Stopped,
+    /// The domain is gone (what `gone` said).
+    Gone(String),
+}
+
+/// Serves `bus` until a signal or the session's stopper ends it, or the
+/// domain is gone: `gone` is asked every `every` (and when serving fails:
+/// a failure because the domain went away ends cleanly, any other is
+/// returned).
+pub fn serve(
+    session: &mut Session,
+    bus: &mut Bus,
+    every: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+) -> Result<End, xendevicemodel_ioreq::Error> {
+    let mut asked = Instant::now();
+    loop {
+        match session.run_once(bus, Some(every)) {
+            Ok(Some(Exit::Signal(s))) => return Ok(End::Signal(s)),
+            Ok(Some(Exit::Stopped)) => return Ok(End::Stopped),
+            Ok(None) => {}
+            Err(e) => return gone().map(End::Gone).ok_or(e),
+        }
+        if asked.elapsed() >= every {
+            asked = Instant::now();
+            if let Some(why) = gone() {
+                return Ok(End::Gone(why));
+            }
+        }
+    }
 }

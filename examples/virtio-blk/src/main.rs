@@ -10,11 +10,11 @@
 use std::fs::{File, OpenOptions};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use virtio_blk::{pci_function, Block, FileStorage, Storage, SECTOR};
+use virtio_blk::{pci_function, serve, Block, End, FileStorage, Storage, SECTOR};
 use xendevicemodel::{DeviceModel, DomId, Errno};
-use xendevicemodel_ioreq::{Bus, Config, Exit, Handler, Sbdf, Session};
+use xendevicemodel_ioreq::{Bus, Config, Handler, Sbdf, Session};
 
 const USAGE: &str =
     "usage: virtio-blk-dm --domid N --sbdf [SSSS:]BB:DD.F --image FILE [--readonly] [--serial TEXT (at most 20 bytes)]";
@@ -130,25 +130,16 @@ fn run(args: Args, storage: FileStorage) -> Result<(), String> {
         args.sbdf,
         session.nr_vcpus()
     );
-    let mut checked = Instant::now();
-    let why = loop {
-        match session.run_once(&mut bus, Some(LIVENESS)) {
-            Ok(Some(Exit::Signal(s))) => break format!("signal {s}"),
-            Ok(Some(Exit::Stopped)) => break "stopped".to_string(),
-            Ok(None) => {}
-            Err(e) => match dm.get_ioreq_server_info(domid, id, false) {
-                Err(d) if gone(d.errno()) => break format!("domain {domid} is gone ({e})"),
-                _ => return Err(format!("serving: {e}")),
-            },
-        }
-        if checked.elapsed() >= LIVENESS {
-            checked = Instant::now();
-            if let Err(e) = dm.get_ioreq_server_info(domid, id, false) {
-                if gone(e.errno()) {
-                    break format!("domain {domid} is gone ({e})");
-                }
-            }
-        }
+    // Xen answers for our server until the domain goes.
+    let domain_gone = || match dm.get_ioreq_server_info(domid, id, false) {
+        Err(e) if gone(e.errno()) => Some(format!("domain {domid} is gone ({e})")),
+        _ => None,
+    };
+    let why = match serve(&mut session, &mut bus, LIVENESS, domain_gone) {
+        Ok(End::Signal(s)) => format!("signal {s}"),
+        Ok(End::Stopped) => "stopped".to_string(),
+        Ok(End::Gone(why)) => why,
+        Err(e) => return Err(format!("serving: {e}")),
     };
     let t = bus.device(dev);
     let (s, b, v, i) = (session.stats(), t.device().stats(), t.virtio().stats(), t.interrupt_stats());

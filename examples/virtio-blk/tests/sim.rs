@@ -680,3 +680,43 @@ fn reset_and_a_moved_bar() {
     assert_eq!(t.interrupt_stats().pending, 1);
     assert!(xen.claimed().is_empty(), "the session released everything at its end");
 }
+
+/// The device model's loop: a signal ends it; so does the domain's end
+/// (asked once per period); each within a bounded time.
+#[test]
+fn serving_ends_on_a_signal_or_the_domains_end() {
+    use std::time::{Duration, Instant};
+    use virtio_blk::{serve, End};
+    let image = Image::new("serve");
+    let xen = SimXen::new(1);
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&image.0).unwrap();
+    let mut bus = Bus::new();
+    bus.add(pci_function(DEV, Block::new(FileStorage::new(file).unwrap(), false, SERIAL)));
+    let config = Config { logger: Logger::silent(), ..Config::default() };
+    let mut session = Session::with_backend(xen.clone(), 4, config).unwrap();
+    let x = xen.clone();
+    let raiser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        x.raise_signal(15);
+    });
+    let t0 = Instant::now();
+    let mut asked = 0;
+    // A loop that missed the signal would end here (bounded), with another answer.
+    let end = serve(&mut session, &mut bus, Duration::from_millis(10), || {
+        asked += 1;
+        (t0.elapsed() > Duration::from_secs(10)).then(|| "10 s without the signal".to_string())
+    });
+    raiser.join().unwrap();
+    assert_eq!(end.unwrap(), End::Signal(15));
+    assert!(asked >= 1 && t0.elapsed() < Duration::from_secs(10), "asked {asked} times in {:?}", t0.elapsed());
+    assert!(xen.claimed().contains(&IoRange::Pci(DEV)), "the bus was attached");
+
+    let (t0, mut asked) = (Instant::now(), 0);
+    let end = serve(&mut session, &mut bus, Duration::from_millis(10), || {
+        asked += 1;
+        (asked == 3 || t0.elapsed() > Duration::from_secs(10)).then(|| format!("gone at {asked}"))
+    });
+    assert_eq!(end.unwrap(), End::Gone("gone at 3".into()));
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(20) && took < Duration::from_secs(10), "took {took:?}");
+}
