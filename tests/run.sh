@@ -144,7 +144,7 @@ check_suites() {
     suite "unit tests (cargo: every crate of the workspace, doc examples)" "$CARGO" test --release --locked --workspace
     suite "lint: rustfmt, clippy without warnings" bash -c \
         ". tests/lib/checks.sh; check 'cargo fmt --check' $CARGO fmt --all --check
-         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace --all-features -- -D warnings; summary lint"
+         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace --all-targets --all-features -- -D warnings; summary lint"
     suite "model checking of the liveness protocol (loom)" bash tests/model/run.sh
     suite "compare self-test" sh tests/lib/selftest.sh
     suite "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
