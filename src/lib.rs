@@ -51,3 +51,10 @@ pub mod sys;
 pub mod table;
 #[allow(unsafe_code)] // the C boundary: reads C callers' out-values for the trace
 pub mod trace;
+
+/// The project README's Rust examples (the safe crate's device model and the
+/// toolkit's `examples/pci-sum.rs`), compiled by `cargo test` as doctests so
+/// that the README keeps up with both crates' APIs.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

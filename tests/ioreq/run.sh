@@ -24,7 +24,7 @@ check "the compiler refuses unsafe code in the ioreq crate" \
     bash tests/crate/refuses-unsafe.sh xendevicemodel-ioreq src/session.rs xendevicemodel
 : > "$out/empty"
 # The README's example is the file the tests run (first rust block after the heading).
-awk '/^## A device model in Rust/ {s = 1} s && /^```rust$/ {p = 1; next} p && /^```$/ {exit} p' README.md > "$out/readme-example.rs"
+awk '/^## A device model in Rust/ {s = 1} s && /^```rust(,no_run)?$/ {p = 1; next} p && /^```$/ {exit} p' README.md > "$out/readme-example.rs"
 compare "README's device model = $C/examples/pci-sum.rs" "$C/examples/pci-sum.rs" "$out/readme-example.rs" 40
 check "the example device model builds" "$CARGO" build --release --locked -q -p xendevicemodel-ioreq --example pci-sum
 bin=target/release/examples/pci-sum

@@ -85,3 +85,9 @@ pub use error::{Errno, Error, InvalidArgument, Result};
 pub use log::{Level, Log, LogFn, Logger};
 pub use os::{Generation, UserPtr, Xencall};
 pub use space::{IoRange, IoSpace, Sbdf, Space};
+
+/// The crate README's example, compiled by `cargo test` (a doctest), so
+/// that the README keeps up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
