@@ -112,7 +112,6 @@ pattern() { seq -w 1 20000 | sed "s/^/xdm-$1-/" | dd bs=256k count=1 iflag=fullb
 region() { dd if="$1" bs=256k skip="$2" count="${3:-1}" 2>/dev/null; } # IMAGE BLOCK [COUNT]
 RAND_BLK=4 WRITE_BLK=12 TICK_BLK=40
 . $G/toolkit.sh # toolkit(): the Rust device model beside QEMU (issue 14)
-. $G/blk-dom0.sh # virtio_blk(): the Rust virtio-blk device model beside QEMU (issue 19)
 
 AHCI_BASE=64 # the AHCI disk's test blocks follow its 16 MiB boot file system
 # new_image ide|ahci: a fresh disk image /tmp/NAME.img with 1 MiB of random
@@ -267,7 +266,6 @@ scenario() {
     case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
     toolkit # the Rust device model's PCI function, used by the guest, then torn down
-    virtio_blk # a virtio-blk disk served by the Rust device model, used by the guest, then torn down
 
     # Ticks: every device keeps working; the IDE disk's ISA interrupt grows.
     if ! wait_tick 3 600; then fail ticks "no tick 3 within 600 s"; return; fi

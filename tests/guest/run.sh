@@ -23,8 +23,7 @@ die() { echo "guest-check: FAIL ($*)"; exit 1; }
 # Every step the scenario has; a missing one fails the check.
 STEPS="boot ide-read ide-write ahci-read ahci-write msi net-guest-to-dom0 net-dom0-to-guest intx isa-irq ticks
 save-restore ahci-after-restore pause migrate restrict-qemu restrict-handle restrict-rlimit restrict-ticks disk-final library
-toolkit-ids toolkit-registers toolkit-intx toolkit-teardown
-virtio-blk-disk virtio-blk-data virtio-blk-msix virtio-blk-teardown"
+toolkit-ids toolkit-registers toolkit-intx toolkit-teardown"
 
 . tests/xen-hypervisor/vm.sh
 vm_packages tools
@@ -80,7 +79,6 @@ cp tests/guest/dom0.sh "$P/in-vm.sh"
 cp tests/guest/dm-wrapper.sh "$P/guest/"
 chmod +x "$P/in-vm.sh" "$P/guest/dm-wrapper.sh"
 . tests/guest/toolkit-host.sh # the Rust device model and the guest's side of it (issue 14)
-. tests/virtio/blk-host.sh # the Rust virtio-blk device model and the guest's side of it (issue 19)
 echo "$NETBYTES" > "$P/guest/netbytes"
 echo "$LIBS" > "$P/guest/libs"
 [ "${GUEST_DEBUG:-0}" = 1 ] && touch "$P/guest/debug"
