@@ -149,7 +149,7 @@ check_suites() {
     $CARGO clippy --explain precedence_bits > /dev/null 2>&1 && bits="-D clippy::precedence_bits"
     suite "lint: rustfmt, clippy without warnings" bash -c \
         ". tests/lib/checks.sh; check 'cargo fmt --check' $CARGO fmt --all --check
-         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace -- -D warnings $bits; summary lint"
+         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace --all-targets --all-features -- -D warnings $bits; summary lint"
     suite "model checking of the liveness protocol (loom)" bash tests/model/run.sh
     suite "compare self-test" sh tests/lib/selftest.sh
     suite "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
@@ -158,10 +158,10 @@ check_suites() {
     suite "make install, pkg-config" bash tests/install/check-install.sh
     suite "privcmd test double vs Xen's own library" xen "$B/fake-selftest"
     suite "differential: Xen's library vs ours" bash tests/differential/run.sh
-    suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
-    suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
+    suite "the safe crate: docs, package, unsafe only in its os module" bash tests/crate/run.sh
+    suite "module graphs without a cycle (the C library, every crate)" bash tests/crate/modules.sh
     suite "the safe crate's example device model" bash tests/example/run.sh
-    suite "the ioreq crate: docs, unsafe in os.rs only, README example" bash tests/ioreq/run.sh
+    suite "the ioreq crate: docs, unsafe refused, README example" bash tests/ioreq/run.sh
     harness_suites ""
     local t
     for t in "${harness[@]}"; do
