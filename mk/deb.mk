@@ -4,7 +4,7 @@
 #   make deb ARCH=arm64  the same for another architecture, packaging build/arm64/ (cross builds: issue 10)
 #   make deb-lint        lintian on the packages
 #   make deb-check       build, lint, install, reinstall Xen's package, purge: on this machine, or in a
-#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/check.sh)
+#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/run.sh)
 
 DEB_BUILD_ARCH := $(shell dpkg --print-architecture)
 DEB_ARCH       := $(or $(ARCH),$(DEB_BUILD_ARCH))

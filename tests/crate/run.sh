@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+#   tests/crate/run.sh           the safe crate's checks below
+#   tests/crate/run.sh modules   the C library's module graph (modules.sh)
 # The safe crate (crates/xendevicemodel) as it would be published: its
 # documentation builds without a warning (with and without the `capi`
 # feature), `cargo package` builds it from the packaged files alone, and its
@@ -6,6 +8,7 @@
 # in the public API outside the `capi` feature's module.
 set -u
 cd "$(dirname "$0")/../.."
+[ "${1:-}" != modules ] || exec bash tests/crate/modules.sh
 . tests/lib/checks.sh
 CARGO=${CARGO:-cargo}
 C=crates/xendevicemodel
