@@ -5,7 +5,7 @@
 #   make check      every test: cargo tests, ABI checks, the C harness (also under valgrind)
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
-#   make xen-check  boot Xen 4.17 under QEMU and run the tests on the real hypervisor
+#   make xen-check  boot Xen (4.17 on Debian 12) under QEMU and run the tests on the real hypervisor
 #   make guest-check  real Linux guests on QEMU over each library (work in progress)
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
@@ -13,8 +13,15 @@
 # With ARCH=arm64 or ARCH=armhf, deps, all, lib, check, bench, xen-check and
 # clean are mk/arch.mk's: cross-built here, tested under QEMU (README,
 # "Architectures").
+#
+# DIST=bookworm|trixie (mk/dist.mk) is the Debian release, by default the
+# running one. For another release than the running one, every goal runs
+# inside a debootstrapped root of it (build/dist/$(DIST)/root; README, "Debian 13").
 
-ifneq ($(filter arm64 armhf,$(ARCH)),)
+include mk/dist.mk
+ifneq ($(DIST_VIA_ROOT),)
+# mk/dist.mk's rules run the goals in DIST's root.
+else ifneq ($(filter arm64 armhf,$(ARCH)),)
 include mk/arch.mk
 else
 
@@ -23,7 +30,7 @@ LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 DESTDIR  ?=
 CC       ?= cc
-CARGO    ?= cargo
+CARGO    ?= $(DIST_CARGO)
 
 B        := build
 REALNAME := libxendevicemodel.so.1.4
@@ -36,7 +43,8 @@ RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo
             crates/xendevicemodel/Cargo.toml build.rs cbindgen.toml xendevicemodel.map tools/cc-link
 
 # Debian packages the build and the tests need (see deps).
-DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc make qemu-system-xen
+# (g++: libFuzzer, which the fuzz suites build; bc: tests/run.sh's timings.)
+DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc g++ make bc qemu-system-xen $(DIST_RUST_PKGS)
 
 .PHONY: all lib header deps check demo bench xen-check install clean
 all: lib
@@ -121,7 +129,9 @@ guest-check: lib
 
 endif # native
 
+ifeq ($(DIST_VIA_ROOT),)
 -include mk/deb.mk
+endif
 
 # Calls, errors and latencies of a call trace (XENDEVICEMODEL_TRACE).
 .PHONY: trace-summary

@@ -225,9 +225,9 @@ const FSIZE_MARGIN: u64 = 64 << 10;
 /// size limit: that write would kill the process (SIGXFSZ), so tracing stops
 /// instead, with one line on stderr. The limit is looked at on every line:
 /// a process may lower it after its first open (QEMU is started with it).
-fn write_file(f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
+fn write_file(mut f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
     let Some(limit) = sys::file_size_limit() else {
-        return (&*f).write_all(line);
+        return f.write_all(line);
     };
     // One writer at a time in this process, so the size it checks holds.
     static LIMITED: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -243,7 +243,7 @@ fn write_file(f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
         }
         return Ok(());
     }
-    (&*f).write_all(line)
+    f.write_all(line)
 }
 
 /// Writes a call's line (`rc`/`errno` as returned to the caller).

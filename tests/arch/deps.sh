@@ -4,7 +4,9 @@
 # - the foreign dpkg architecture, and `apt-get update` still exiting 0 (a
 #   source whose index for that architecture cannot be fetched is restricted
 #   to the architectures it serves, in its own entry);
-# - Debian's rustc-web/cargo-web with libstd-rust-web-dev:ARCH, the cross gcc,
+# - Debian's rustc and cargo with the target's standard library (Debian 12:
+#   rustc-web, cargo-web, libstd-rust-web-dev:ARCH; Debian 13: rustc, cargo,
+#   libstd-rust-dev:ARCH; mk/dist.mk's DIST_CROSS_RUST_PKGS), the cross gcc,
 #   qemu-user-static, abigail-tools;
 # - Xen's runtime libraries for ARCH (Multi-Arch: installed beside amd64's, at
 #   the same version);
@@ -13,6 +15,8 @@
 #   build/ARCH/sysroot, its .so links pointed at the installed libraries.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/dist/env.sh
+read -r RUSTC_PKG CARGO_PKG LIBSTD_PKG <<< "$DIST_CROSS_RUST_PKGS"
 ARCH=${1:?usage: deps.sh arm64|armhf}
 case $ARCH in
 arm64) TRIPLET=aarch64-linux-gnu ;;
@@ -83,8 +87,8 @@ update() {
     say "apt-get update still fails"; exit 1
 }
 
-pkgs=(rustc-web cargo-web "libstd-rust-web-dev:$ARCH" "gcc-$TRIPLET" "libc6-dev-$ARCH-cross" qemu-user-static
-      abigail-tools "libxendevicemodel1:$ARCH" "libxenmisc4.17:$ARCH")
+pkgs=("$RUSTC_PKG" "$CARGO_PKG" "$LIBSTD_PKG:$ARCH" "gcc-$TRIPLET" "libc6-dev-$ARCH-cross" qemu-user-static
+      abigail-tools "libxendevicemodel1:$ARCH" "$DIST_XEN_MISC_PKG:$ARCH")
 # Multi-Arch: same packages must match the amd64 version exactly.
 xenver=$(dpkg-query -W -f='${Version}' libxendevicemodel1:amd64 2>/dev/null || true)
 missing=()
@@ -98,11 +102,11 @@ if ! dpkg --print-foreign-architectures | grep -qx "$ARCH" || [ ${#missing[@]} -
     fi
     want=()
     # the target's standard library must be the installed rustc's own build
-    rustver=$(dpkg-query -W -f='${Version}' rustc-web 2>/dev/null || true)
+    rustver=$(dpkg-query -W -f='${Version}' "$RUSTC_PKG" 2>/dev/null || true)
     for p in "${missing[@]}"; do
         case $p in
         libxen*:"$ARCH") [ -n "$xenver" ] && p="$p=$xenver" ;;
-        libstd-rust-web-dev:"$ARCH") [ -n "$rustver" ] && p="$p=$rustver" ;;
+        "$LIBSTD_PKG:$ARCH") [ -n "$rustver" ] && p="$p=$rustver" ;;
         esac
         want+=("$p")
     done
@@ -116,8 +120,8 @@ if ! dpkg --print-foreign-architectures | grep -qx "$ARCH" || [ ${#missing[@]} -
     if grep -E '^Removing ' "build/$ARCH/apt-install.log"; then say "apt removed packages (above)"; exit 1; fi
 fi
 # rustc and the target's standard library must be the same build.
-rv=$(dpkg-query -W -f='${Version}' rustc-web) sv=$(dpkg-query -W -f='${Version}' "libstd-rust-web-dev:$ARCH")
-[ "$rv" = "$sv" ] || { say "rustc-web $rv but libstd-rust-web-dev:$ARCH $sv"; exit 1; }
+rv=$(dpkg-query -W -f='${Version}' "$RUSTC_PKG") sv=$(dpkg-query -W -f='${Version}' "$LIBSTD_PKG:$ARCH")
+[ "$rv" = "$sv" ] || { say "$RUSTC_PKG $rv but $LIBSTD_PKG:$ARCH $sv"; exit 1; }
 
 # The sysroot: libxen-dev for ARCH, at the installed libraries' version.
 ver=$(dpkg-query -W -f='${Version}' "libxendevicemodel1:$ARCH")

@@ -16,6 +16,7 @@
 #   tests/deb/run.sh build/deb/xendevicemodel-rs_<version>_<arch>.changes
 set -u
 cd "$(dirname "$0")/../.."
+. tests/dist/env.sh # the release's Xen tools package and QEMU's import count
 changes=${1:?usage: run.sh PATH.changes}
 ROOT=${DEB_CHECK_ROOT:-}
 ROOT=${ROOT%/}
@@ -219,7 +220,8 @@ for f in "$Q" "$D"/libxenctrl.so.4.*.* "$D"/libxenlight.so.4.*.* $(cd "$ROOT/" &
     grep -qx "    $f" "$LOG/users.txt" || fatal "$f is not among the users found: $(cat "$LOG/users.txt")"
 done
 imports=$(objdump -T "$ROOT$Q" | awk '/xendevicemodel_/ { print $NF }' | sort -u)
-[ "$(echo "$imports" | wc -l)" -ge 10 ] || fatal "QEMU imports too few xendevicemodel symbols"
+[ "$(echo "$imports" | wc -l)" -eq "$DIST_QEMU_IMPORTS" ] ||
+    fatal "QEMU imports $(echo "$imports" | wc -l) xendevicemodel symbols, Debian $DIST_RELEASE's QEMU $DIST_QEMU $DIST_QEMU_IMPORTS"
 
 # What "nothing of ours left" is compared against: every path our packages
 # ship (type, content), the directory for Xen's files, all diversions, the
@@ -309,10 +311,10 @@ in_root dpkg -S "$LIB" > "$LOG/dpkg-S.install" 2>&1
 check "dpkg -S $LIB: ours, diverted from Xen's" grep -qx "diversion by $PKG from: $LIB" "$LOG/dpkg-S.install"
 resolution "$our_md5" "ours"
 xen_intact
-if in_root apt-get -s install xen-utils-4.17 qemu-system-xen "$XEN" > "$LOG/simulate.log" 2>&1; then
+if in_root apt-get -s install "$DIST_XEN_UTILS_PKG" qemu-system-xen "$XEN" > "$LOG/simulate.log" 2>&1; then
     check "apt would install Xen's toolstack beside ours without removing anything" not grep -q '^Remv' "$LOG/simulate.log"
 else
-    bad "apt-get -s install xen-utils-4.17: $(tail -3 "$LOG/simulate.log")"
+    bad "apt-get -s install $DIST_XEN_UTILS_PKG: $(tail -3 "$LOG/simulate.log")"
 fi
 timed "$t"
 [ "$BREAK" = install ] && fatal "DEB_CHECK_BREAK=install: failing on purpose with the package installed"

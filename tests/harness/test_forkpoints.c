@@ -225,8 +225,10 @@ static void point_open(void)
     pthread_create(&t, NULL, job_open, NULL);
     CHECK(wait_for(parked), "open: the thread never parked inside open");
     /* fork() waits for an open in progress: something must let it finish. */
-    pthread_create(&u, NULL, unpark_later, (void *)100L);
+    /* The clock starts before the 100 ms do: a slow thread start under load
+     * cannot make a fork that did wait look short. */
     long t0 = now_ms();
+    pthread_create(&u, NULL, unpark_later, (void *)100L);
     pid_t pid = fork_child(&h, 1, 1, 1);
     long waited = now_ms() - t0;
     CHECK(waited >= 80, "open: fork() did not wait for the open in progress (%ld ms)", waited);

@@ -271,9 +271,9 @@ pub struct RawBufIoreq {
 impl RawBufIoreq {
     fn word(&self) -> u32 {
         self.type_ as u32
-            | (self.dir_read as u32) << 9
-            | ((self.size_log2 as u32) & 3) << 10
-            | (self.addr & 0xfffff) << 12
+            | ((self.dir_read as u32) << 9)
+            | (((self.size_log2 as u32) & 3) << 10)
+            | ((self.addr & 0xfffff) << 12)
     }
 
     fn from_words(word: u32, data: u32) -> Self {

@@ -81,7 +81,7 @@ impl Sbdf {
     /// The function `segment:bus:device.function` (device and function are
     /// truncated to 5 and 3 bits).
     pub const fn new(segment: u16, bus: u8, device: u8, function: u8) -> Self {
-        Sbdf((segment as u32) << 16 | (bus as u32) << 8 | ((device & 0x1f) as u32) << 3 | (function & 7) as u32)
+        Sbdf(((segment as u32) << 16) | ((bus as u32) << 8) | (((device & 0x1f) as u32) << 3) | (function & 7) as u32)
     }
     /// The segment.
     pub const fn segment(self) -> u16 {
@@ -301,7 +301,7 @@ pub fn decode_buffered(e: &RawBufIoreq, second: Option<&RawBufIoreq>) -> Result<
     };
     let (value, used) = if size == Size::B8 {
         let hi = second.ok_or(Refusal::Incomplete)?;
-        (e.data as u64 | (hi.data as u64) << 32, 2)
+        (e.data as u64 | ((hi.data as u64) << 32), 2)
     } else {
         (e.data as u64 & size.mask(), 1)
     };

@@ -694,7 +694,7 @@ pub fn mmio(addr: u64, size: Size, read: bool, data: u64) -> RawIoreq {
 /// A PCI config request.
 pub fn pci_config(sbdf: Sbdf, reg: u16, size: Size, read: bool, data: u64) -> RawIoreq {
     RawIoreq {
-        addr: (sbdf.0 as u64) << 32 | reg as u64,
+        addr: ((sbdf.0 as u64) << 32) | reg as u64,
         data,
         count: 1,
         size: size.bytes(),

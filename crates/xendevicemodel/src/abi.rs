@@ -105,6 +105,9 @@ pub(crate) trait Body: Copy {
 
 /// Whether fields given as (offset, size) pairs, in declaration order, are
 /// aligned to their size, fit in `total` bytes and do not overlap.
+// Used only in `const _` assertions and tests, which Debian 13's rustc 1.85
+// does not count as uses (1.95 does): without this, its dead_code lint fires.
+#[allow(dead_code)]
 const fn layout_ok(fields: &[(usize, usize)], total: usize) -> bool {
     let mut i = 0;
     while i < fields.len() {

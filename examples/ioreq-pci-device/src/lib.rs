@@ -35,7 +35,7 @@ pub const DEVICE: u16 = 0x1400;
 /// The class code: unassigned class (0xff), subclass 0, interface 0.
 pub const CLASS: u32 = 0xff_0000;
 /// What the MAGIC register reads.
-pub const MAGIC: u32 = (DEVICE as u32) << 16 | VENDOR as u32;
+pub const MAGIC: u32 = ((DEVICE as u32) << 16) | VENDOR as u32;
 /// BAR0's size (memory).
 pub const MMIO_SIZE: u32 = 4096;
 /// BAR1's size (I/O ports).
