@@ -202,9 +202,9 @@ case $mode in
 check) if [ "$ARCH" = amd64 ]; then check_suites; else arch_suites; fi ;;
 list) check_suites() { :; }; grep -oE 'suite "[^"]+"' "$0" | cut -d'"' -f2; exit 0 ;;
 xen) if [ "$ARCH" = amd64 ]; then
-        suite "real hypervisor: Xen 4.17 under QEMU" bash tests/xen-hypervisor/run.sh amd64
+        suite "real hypervisor: Xen ${DIST_XEN:-4.17} under QEMU" bash tests/xen-hypervisor/run.sh amd64
     else
-        suite "real hypervisor: Xen 4.17 for Arm under QEMU ($ARCH)" bash tests/xen-hypervisor/run.sh "$ARCH"
+        suite "real hypervisor: Xen ${DIST_XEN:-4.17} for Arm under QEMU ($ARCH)" bash tests/xen-hypervisor/run.sh "$ARCH"
     fi ;;
 guest) suite "real guests: Linux on QEMU over Xen's library and ours" bash tests/guest/run.sh ;;
 deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make guest-check`: real HVM Linux guests on Debian's QEMU for Xen, once
-# with Xen's libxendevicemodel and once with ours. Boots Xen 4.17 under QEMU
+# with Xen's libxendevicemodel and once with ours. Boots Debian's Xen under QEMU
 # (TCG) as `make xen-check` does (tests/lib/vm.sh); inside, dom0
 # (tests/guest/in-vm.sh) runs the scenario with each library: Debian's kernel
 # by direct kernel boot with a busybox initramfs (tests/guest/guest-init),
@@ -41,7 +41,7 @@ mkdir -p "$W"
 GI=$W/guest-initrd
 rm -rf "$GI"
 mkdir -p "$GI"/{bin,proc,sys,dev,tmp,lib/modules}
-cp "$V/root/bin/busybox" "$GI/bin/"
+cp "$BUSYBOX" "$GI/bin/"
 cp tests/guest/guest-init "$GI/init"
 chmod +x "$GI/init"
 list() { # FILE MODULE...: copies the modules and their dependencies, names them in FILE in load order

@@ -16,11 +16,13 @@
 #              prints the VM's script between "@@@ XEN-CHECK" markers)
 # Inside the VM, scripts use tests/lib/dom0.sh (bounded waits, the toolstack).
 
-# vm_setup ARCH: the machine's settings for ARCH (amd64 or arm64).
+# vm_setup ARCH: the machine's settings for ARCH (amd64 or arm64), on the
+# Debian release this runs on (the DIST_* variables of mk/dist.mk, the one
+# place that knows what differs between releases; `make DIST=...` runs the
+# VM checks inside that release's root, so its apt, packages and programs
+# are the release's own).
 vm_setup() {
     VM_ARCH=$1
-    XEN_VER=4.17
-    XENBIN=/usr/lib/xen-$XEN_VER/bin
     case $VM_ARCH in
     amd64)
         V=$TOP/build/xen-vm
@@ -28,7 +30,6 @@ vm_setup() {
         VM_QEMU_PKG=qemu-system-x86
         QEMU=$V/qemu/usr/bin/qemu-system-x86_64
         VM_LDSO=/lib64/ld-linux-x86-64.so.2
-        VM_KERNEL_RE='^linux-image-6\.1\.0-[0-9]+-amd64$'
         ;;
     arm64)
         V=$TOP/build/xen-arm
@@ -36,10 +37,18 @@ vm_setup() {
         VM_QEMU_PKG=qemu-system-arm
         QEMU=$V/qemu/usr/bin/qemu-system-aarch64
         VM_LDSO=/lib/ld-linux-aarch64.so.1
-        VM_KERNEL_RE='^linux-image-6\.1\.0-[0-9]+-arm64$'
         ;;
     *) die "no test VM for ARCH=$VM_ARCH (amd64 or arm64)" ;;
     esac
+    # The release's names for this arch (run by hand, not through make: ask it).
+    case ${DIST_KERNEL_RE:-} in
+    *-"$VM_ARCH"\$) ;;
+    *) eval "$(make -s --no-print-directory -C "$TOP" dist-env ARCH="$VM_ARCH" ${DIST:+DIST=$DIST})" ||
+        die "make dist-env failed" ;;
+    esac
+    XEN_VER=$DIST_XEN
+    XENBIN=$DIST_XEN_DIR/bin
+    VM_KERNEL_RE=$DIST_KERNEL_RE
     VM_LIBDIR=/usr/lib/$VM_TRIPLET
     APT=(apt-get -o DPkg::Lock::Timeout=600)
     mkdir -p "$V/cache"
@@ -58,14 +67,14 @@ vm_download() {
 
 # vm_packages [tools]: Xen, the kernel, busybox and QEMU (for the host),
 # downloaded once and unpacked into $V/root (dom0's pieces) and $V/qemu; with
-# "tools" also Xen's toolstack into $V/tools. Sets kernel_pkg, VMLINUZ and
-# MODDIR (the kernel's unpacked modules). Installs what QEMU links, and cpio.
+# "tools" also Xen's toolstack into $V/tools. Sets kernel_pkg, VMLINUZ,
+# MODDIR (the kernel's unpacked modules) and BUSYBOX. Installs what QEMU links, and cpio.
 vm_packages() {
     local with_tools=${1:-} a=":$VM_ARCH" p
     kernel_pkg=$(apt-cache search --names-only "$VM_KERNEL_RE" | awk '{print $1}' | sort -V | tail -1)
     [ -n "$kernel_pkg" ] || die "no package matches $VM_KERNEL_RE (dpkg --add-architecture $VM_ARCH; apt-get update)"
-    local dom0=("$kernel_pkg$a" "busybox-static$a") tools=("xen-utils-$XEN_VER$a")
-    [ "$VM_ARCH" = amd64 ] && dom0+=("xen-hypervisor-$XEN_VER-amd64")
+    local dom0=("$kernel_pkg$a" "busybox-static$a") tools=("$DIST_XEN_UTILS_PKG$a")
+    [ "$VM_ARCH" = amd64 ] && dom0+=("$DIST_XEN_HYPERVISOR_PKG")
     [ "$VM_ARCH" = arm64 ] && tools+=("xenstore-utils$a") # xenstore-read etc.: guest.sh plays a back-end
     local qemu=("$VM_QEMU_PKG")
     [ "$VM_ARCH" = amd64 ] && qemu+=(qemu-system-data qemu-system-common seabios)
@@ -84,14 +93,19 @@ vm_packages() {
     fi
     # What QEMU links (its package's library dependencies), cpio for the
     # initramfs, and Xen's headers and libraries for the payload's programs.
-    local need=(cpio libxen-dev)
+    local need=(cpio xz-utils zstd libxen-dev)
     [ "$VM_ARCH" = arm64 ] && need+=(flex bison device-tree-compiler) # the hypervisor's build, the guest's device tree
     need+=($(dpkg-deb -f "$V"/cache/"$VM_QEMU_PKG"_*.deb Depends | tr ',' '\n' | sed -n 's/^ *\(lib[^ ]*\).*/\1/p'))
     need_debs "${need[@]}" || die "missing Debian packages"
     ! ldd "$QEMU" | grep -q 'not found' || die "QEMU lacks libraries: $(ldd "$QEMU" | grep 'not found' | tr '\n' ' ')"
     VMLINUZ=$(echo "$V"/root/boot/vmlinuz-*)
-    MODDIR=$(echo "$V"/root/lib/modules/*)
+    # Debian 13's packages install into /usr only (merged /usr).
+    local d
+    MODDIR= BUSYBOX=
+    for d in "$V"/root/lib/modules/* "$V"/root/usr/lib/modules/*; do [ -d "$d" ] && MODDIR=$d; done
+    for d in "$V"/root/bin/busybox "$V"/root/usr/bin/busybox; do [ -x "$d" ] && BUSYBOX=$d; done
     [ -f "$VMLINUZ" ] && [ -d "$MODDIR" ] || die "no kernel or modules in $kernel_pkg"
+    [ -x "$BUSYBOX" ] || die "no busybox in busybox-static"
 }
 
 # vm_hypervisor: sets XEN, the hypervisor image QEMU boots, and XEN_DESC.
@@ -105,7 +119,7 @@ vm_hypervisor() {
     if [ "$VM_ARCH" = amd64 ]; then
         XEN=$V/xen
         zcat "$V/root/boot/xen-$XEN_VER-amd64.gz" > "$XEN"
-        XEN_DESC="xen-hypervisor-$XEN_VER-amd64"
+        XEN_DESC=$DIST_XEN_HYPERVISOR_PKG
         return
     fi
     XEN=$V/xen-$XEN_VER-arm64-ioreq
@@ -114,9 +128,9 @@ vm_hypervisor() {
         local A=(-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts="$V/apt/etc" -o Dir::State::Lists="$V/apt/lists"
             -o Dir::Cache="$V/apt/cache")
         mkdir -p "$V/apt/etc" "$V/apt/lists/partial" "$V/apt/cache" "$V/src"
-        # bookworm's own source (the security archive's source of the installed
+        # the release's own source (the security archive's source of the installed
         # version is not served here); the hypervisor ABI is stable within a release
-        printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$DIST_SUITE" \
             > "$V/apt/etc/xen-src.sources"
         "${APT[@]}" "${A[@]}" update > "$V/apt/update.log" 2>&1 || { cat "$V/apt/update.log"; die "private deb-src update"; }
         srcver=$(apt-cache "${A[@]}" showsrc xen | sed -n 's/^Version: //p' | sort -V | tail -1)
@@ -141,17 +155,20 @@ vm_hypervisor() {
 
 # vm_modules NAME...: the .ko paths of the named kernel modules and of what
 # they depend on, dependencies first (the package has no modules.dep: each
-# module's "depends=" string says it).
+# module's "depends=" string says it); compressed ones are unpacked in place.
 vm_modules() {
     local seen=" " out=() m
     _vm_mod() {
         local name=$1 ko dep key=${1//-/_}
         case $seen in *" $key "*) return ;; esac
         seen="$seen$key "
-        ko=$(find "$MODDIR" -name "$name.ko" | head -1)
-        [ -n "$ko" ] || ko=$(find "$MODDIR" -name "${name//_/-}.ko" | head -1)
-        [ -n "$ko" ] || ko=$(find "$MODDIR" -name "${name//-/_}.ko" | head -1)
+        ko=$(find "$MODDIR" \( -name "$name.ko*" -o -name "${name//_/-}.ko*" -o -name "${name//-/_}.ko*" \) | head -1)
         [ -n "$ko" ] || die "kernel module $name not found"
+        # Debian 13's kernel compresses its modules; busybox's insmod wants them plain.
+        case $ko in
+        *.ko.xz) xz -d "$ko" && ko=${ko%.xz} ;;
+        *.ko.zst) zstd -q -d --rm "$ko" && ko=${ko%.zst} ;;
+        esac
         for dep in $(grep -ao 'depends=[^[:cntrl:]]*' "$ko" | head -1 | sed 's/^depends=//' | tr ',' ' '); do
             _vm_mod "$dep"
         done
@@ -203,7 +220,7 @@ vm_base() {
     local root=$1
     rm -rf "$root"
     mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules,payload}
-    cp "$V/root/bin/busybox" "$root/bin/busybox"
+    cp "$BUSYBOX" "$root/bin/busybox"
     cp "$TOP/tests/lib/vm-init" "$root/init"
     chmod +x "$root/init"
     cp "$TOP/tests/lib/checks.sh" "$TOP/tests/lib/dom0.sh" "$root/payload/"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside the arm64 dom0 after in-vm.sh (tests/xen-arm/run.sh with
+# Runs inside the arm64 dom0 after in-vm.sh (tests/xen-hypervisor/run.sh arm64 with
 # XEN_GUEST=1): Debian's toolstack (xenstored, xl) boots a Linux guest whose
 # device tree (guest.dts) has a PL031 RTC at 0x0a000000; mmio-dm, on OUR
 # libxendevicemodel, emulates it and a mailbox page through an IOREQ server,
