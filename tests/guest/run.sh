@@ -101,7 +101,7 @@ mkfs.fat -s 64 -C "$W/boot.img" 16384 > /dev/null # 32 KiB clusters: fewer, larg
 # the serial line with init's "@G" reports; on a starved vCPU (TCG, a busy
 # host) its RCU-stall and soft-lockup warnings landed inside those lines.
 printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet nopv loglevel=1 nowatchdog rcupdate.rcu_cpu_stall_suppress=1\n' > "$W/syslinux.cfg"
-mcopy -i "$W/boot.img" "$V/vmlinuz" ::/vmlinuz
+mcopy -i "$W/boot.img" "$VMLINUZ" ::/vmlinuz
 mcopy -i "$W/boot.img" "$W/guest-initrd.gz" ::/initrd.gz
 mcopy -i "$W/boot.img" "$W/syslinux.cfg" ::/syslinux.cfg
 syslinux --install "$W/boot.img"

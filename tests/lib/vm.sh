@@ -193,7 +193,7 @@ vm_libs() {
     if [ "$VM_ARCH" = amd64 ]; then
         LD_LIBRARY_PATH="${VM_LDPATH:-}" ldd "$1"
     else
-        LD_LIBRARY_PATH="${VM_LDPATH:-}" qemu-aarch64-static -L / "$VM_LDSO" --list "$1"
+        LD_LIBRARY_PATH="${VM_LDPATH:-}" "${QEMU_USER:-qemu-aarch64-static}" -L / "$VM_LDSO" --list "$1"
     fi | awk '/=> \// { print $3 }'
 }
 
