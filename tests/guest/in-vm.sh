@@ -92,11 +92,28 @@ wait_g() {
     return $_rc
 }
 last_tick() { serial | sed -n 's/^@G tick \([0-9]*\) .*/\1/p' | tail -1; }
+# A tick line can land in the serial file a while after the guest wrote it
+# (the guest kernel's tty buffer, QEMU's UART, an xl call still starting), so
+# a step that judges ticks across an event (pause, save, migration) takes its
+# reference with the guest stopped and its output settled: settle waits until
+# the serial files have not grown for 3 s (ceiling 120 s, time reported).
+# Ticks after the reference may have begun before the event: a step judges
+# only those that began after it (from the reference's second successor on).
+serial_bytes() { cat $SERIALS 2>/dev/null | wc -c; }
+quiet_for() { # SECONDS (polled by wait_until)
+    _b=$(serial_bytes) _t=$(now)
+    if [ "$_b" != "$q_bytes" ]; then q_bytes=$_b q_since=$_t; return 1; fi
+    [ $((_t - q_since)) -ge "$1" ]
+}
+settle() { # WHAT
+    q_bytes=-1
+    wait_until "serial output quiet for 3 s ($1)" 120 quiet_for 3
+}
 wait_tick() { wait_g "tick $1 disk" "$2"; } # N SECONDS
 domid_of() { xl 120 domid "$1" 2>/dev/null; }
 qemu_pid() { # DOMID: the device model's pid
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q "xen-domid $1 " && { echo "${p#/proc/}"; return; }
+        tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q "xen-domid $1 " && { echo "${p#/proc/}"; return; }
     done
 }
 md5() { md5sum | cut -d' ' -f1; }
@@ -104,7 +121,7 @@ md5() { md5sum | cut -d' ' -f1; }
 # failed before connecting), so the next run can bind their ports.
 stop_listeners() {
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
+        tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
     done
     return 0
 }
@@ -278,13 +295,16 @@ scenario() {
     devices_ok 1 3 && pass ticks "each tick reads back its counter, reads AHCI, pings dom0; all interrupts grow" ||
         fail ticks "ticks 1-3: $(serial | grep '^@G tick [123] ' | tr '\n' ' ')"
 
-    # Save and restore: a new QEMU takes over.
-    l=$(last_tick)
+    # Save and restore: a new QEMU takes over. The reference is the last tick
+    # the saved guest wrote; tick l+2 is the first that ran wholly on the new QEMU.
     t1=$(now)
-    info "xl save at tick $l"
+    info "xl save at tick $(last_tick)"
     if xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ! domid_of guest > /dev/null; then
         t2=$(now)
         info "xl save took $((t2 - t1)) s, $(($(wc -c < /tmp/guest.save) / 1048576)) MiB"
+        settle save
+        l=$(last_tick)
+        info "the saved guest's last tick: $l"
         SERIALS="$SERIALS /tmp/serial-$LIB-2.log"
         write_cfg /tmp/restore.cfg guest /tmp/serial-$LIB-2.log "$(devices tap0)"
         if xl 600 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
@@ -292,12 +312,14 @@ scenario() {
             # AHCI on the restored QEMU: reads right and its MSIs still arrive (a
             # Xen-aware Linux lost them here: see the guest's nopv in run.sh).
             if wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ] &&
-                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field "$l" msi)" ]; then
+                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field $((l + 1)) msi)" ]; then
                 pass ahci-after-restore "the AHCI disk reads right on the restored QEMU, its MSIs arrive"
-            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field "$l" msi) -> $(tick_field $((l + 2)) msi)"; fi
-            if wait_tick $((l + 1)) 600 && wait_tick $((l + 3)) 600 && devices_ok $((l + 1)) $((l + 3)); then
+            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field $((l + 1)) msi) -> $(tick_field $((l + 2)) msi)"; fi
+            # Tick l+1 (perhaps begun before the save) continued the count; l+2
+            # read back the count l+1 wrote.
+            if wait_tick $((l + 1)) 600 && wait_tick $((l + 4)) 600 && devices_ok $((l + 2)) $((l + 4)); then
                 pass save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
-            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi
+            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 2)) ")"; fi
         else tail -30 /tmp/xl-restore.log; fail save-restore "xl restore failed"; fi
     else tail -30 /tmp/xl-save.log; fail save-restore "xl save failed"; fi
     rm -f /tmp/guest.save
@@ -305,17 +327,22 @@ scenario() {
     info "the restored QEMU: pid $pid, uid $(awk '/^Uid:/ { print $2 }' /proc/$pid/status 2>/dev/null)"
     check_maps "$pid" || fail library "the restored QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
 
-    # Pause: no tick while paused, the next one after.
+    # Pause: no tick while paused, the next one after. The reference is taken
+    # once the pause took effect and every line written before it has landed.
     info "pause"
-    l=$(last_tick)
     xl 120 pause guest
-    sleep 6
-    state=$(xl 120 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
-    l2=$(last_tick)
+    l= l2=none b1=0 b2=0 state=
+    if settle pause; then
+        l=$(last_tick) b1=$(serial_bytes)
+        sleep 6
+        state=$(xl 120 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
+        l2=$(last_tick) b2=$(serial_bytes)
+    fi
+    info "paused at tick $l; 6 s later tick $l2, serial output $b1 -> $b2 bytes"
     xl 120 unpause guest
-    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
+    if [ -n "$l" ] && [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
         pass pause "no tick while paused, counting resumed at the next one"
-    else fail pause "ticks $l -> $l2 while paused (state $state), then last $(last_tick)"; fi
+    else fail pause "ticks ${l:-?} -> $l2 while paused (state $state), then last $(last_tick)"; fi
 
     # Live migration to localhost: the receiver is a second xl on this host.
     info "migrate"
@@ -325,11 +352,15 @@ scenario() {
     t1=$(now)
     xl 900 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
     mrc=$?
-    ip_on tap1 # the receiving QEMU's e1000 is on tap1
     info "xl migrate exit $mrc after $(( $(now) - t1 )) s"
-    # The guest ran on the receiver before dom0's address moved to tap1: judge
-    # the ticks that began after the move (a tick may straddle it).
+    # The guest runs on the receiver before dom0's address moves to tap1 (the
+    # receiving QEMU's): paused, it gets the move and the reference tick lm;
+    # tick lm+1 may have begun before the move, lm+2 began after.
+    xl 120 pause guest
+    ip_on tap1
+    settle migrate
     lm=$(last_tick)
+    xl 120 unpause guest
     if [ $mrc -eq 0 ] && wait_tick $((lm + 4)) 600 && devices_ok $((lm + 2)) $((lm + 4)); then
         pass migrate "the guest continued on the receiving QEMU, every device works"
     else
@@ -340,14 +371,15 @@ scenario() {
     # A deprivileged QEMU (dm_restrict = 1, -xen-domid-restrict) takes over
     # through xl save / xl restore.
     info "xl save and xl restore with dm_restrict = 1"
-    l=$(last_tick)
-    SERIALS="$SERIALS /tmp/serial-$LIB-4.log"
+    l=
     losetup -d /dev/loop0 2>/dev/null; losetup -d /dev/loop1 2>/dev/null
     losetup /dev/loop0 /tmp/ide.img && losetup /dev/loop1 /tmp/ahci.img || info "losetup failed"
     chmod 600 /dev/loop0 /dev/loop1
     write_cfg /tmp/restricted.cfg guest /tmp/serial-$LIB-4.log "dm_restrict = 1
 $(DISKS=loop devices tap0)"
-    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 &&
+    # The reference: the saved guest's last tick (as for the first save).
+    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 && settle save &&
+           l=$(last_tick) && SERIALS="$SERIALS /tmp/serial-$LIB-4.log" &&
            xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
         tail -20 /tmp/xl-save.log; grep -E 'error|warning' /tmp/xl-restore.log | tail -20
         fail restrict-qemu "xl save / xl restore with dm_restrict failed"
@@ -383,12 +415,16 @@ $(DISKS=loop devices tap0)"
         fail restrict-rlimit "cap '$fsz', regular file $f, block device $b"
     check_maps "$pid" || fail library "the deprivileged QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
 
-    if wait_tick $((l + 2)) 600 && devices_ok $((l + 1)) $((l + 2)); then pass restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
-    else fail restrict-ticks "ticks up to $(last_tick) (saved at $l)"; fi
+    if [ -n "$l" ] && wait_tick $((l + 3)) 600 && devices_ok $((l + 2)) $((l + 3)); then pass restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
+    else fail restrict-ticks "ticks up to $(last_tick) (saved at ${l:-?})"; fi
 
     # The disks as dom0 sees them at the end.
     pid=$(qemu_pid "$(domid_of guest)")
     [ -n "$pid" ] && { check_maps "$pid" || fail library "the migrated QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"; }
+    # Paused and settled: the image holds the last tick's count, or the next
+    # one's if the pause came between its disk write and its line.
+    xl 120 pause guest
+    settle end
     l=$(last_tick)
     xl 60 destroy guest 2>/dev/null
     sleep 1
