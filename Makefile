@@ -5,7 +5,7 @@
 #   make check      every test: cargo tests, ABI checks, the C harness (also under valgrind)
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
-#   make xen-check  boot Xen (4.17 on Debian 12) under QEMU and run the tests on the real hypervisor
+#   make xen-check  boot Xen (4.17 on Debian 12, 4.20 on Debian 13) under QEMU and run the tests on the real hypervisor
 #   make guest-check  real Linux guests on QEMU over each library (work in progress)
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs

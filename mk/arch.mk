@@ -12,10 +12,10 @@
 
 ARCH_TRIPLET_arm64 := aarch64-linux-gnu
 ARCH_RUST_arm64    := aarch64-unknown-linux-gnu
-ARCH_QEMU_arm64    := qemu-aarch64-static
+ARCH_QEMU_arm64    := qemu-aarch64$(DIST_QEMU_USER_SUFFIX)
 ARCH_TRIPLET_armhf := arm-linux-gnueabihf
 ARCH_RUST_armhf    := armv7-unknown-linux-gnueabihf
-ARCH_QEMU_armhf    := qemu-arm-static
+ARCH_QEMU_armhf    := qemu-arm$(DIST_QEMU_USER_SUFFIX)
 
 TRIPLET := $(ARCH_TRIPLET_$(ARCH))
 ifeq ($(TRIPLET),)
@@ -41,7 +41,8 @@ CWARN    := -std=gnu11 -Wall -Wextra -Werror
 # its libraries are the Multi-Arch ones installed in /usr/lib/<triplet>.
 XINC     := -I$(SYSROOT)/usr/include
 XLINK    := -L$(SYSLIB) -Wl,-rpath-link,$(MULTIARCH_LIB)
-# Debian's rustc/cargo (rustc-web) have the arm standard libraries; rustup's have not.
+# Debian's rustc/cargo (Debian 12: rustc-web; mk/dist.mk) have the arm standard
+# libraries; rustup's have not.
 DEB_CARGO := /usr/bin/cargo
 RUN      := $(QEMU_USER) -L /
 RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo.toml Cargo.lock \

@@ -4,7 +4,10 @@
 #   make deb ARCH=arm64  the same for another architecture, packaging build/arm64/ (cross builds: issue 10)
 #   make deb-lint        lintian on the packages
 #   make deb-check       build, lint, install, reinstall Xen's package, purge: on this machine, or in a
-#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/run.sh)
+#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/run.sh); with DIST=trixie
+#                        all of it inside the Debian 13 root (mk/dist.mk)
+#   make deb-upgrade-check  Debian 12 with the package installed, upgraded to Debian 13, in a root of
+#                        its own (tests/deb/upgrade.sh)
 
 DEB_BUILD_ARCH := $(shell dpkg --print-architecture)
 DEB_ARCH       := $(or $(ARCH),$(DEB_BUILD_ARCH))
@@ -16,12 +19,15 @@ DEB_CHANGES    := $(DEB_OUT)/xendevicemodel-rs_$(DEB_VERSION)_$(DEB_ARCH).change
 # for build-essential, which it treats as an implicit build dependency.
 DEB_TOOLS      := debhelper lintian dpkg-dev build-essential
 DEB_CHECK_ROOT ?=
+# In a root of tests/dist/mkroot.sh (no service can start there), deb-check
+# has Xen's toolstack installed too, so that xl is among the users it checks.
+DEB_CHECK_PKGS := $(if $(wildcard /etc/xendevicemodel-rs-root),$(DIST_XEN_UTILS_PKG))
 APT_GET        := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 # Build dependencies of another architecture are unpacked by the cross build
 # (make deps ARCH=...), not installed, so dpkg-buildpackage cannot check them.
 DEB_CROSS_OPTS := $(if $(filter $(DEB_BUILD_ARCH),$(DEB_ARCH)),,-d)
 
-.PHONY: deb deb-deps deb-lint deb-check
+.PHONY: deb deb-deps deb-lint deb-check deb-upgrade-check
 
 deb-deps:
 	@missing=$$(for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -50,4 +56,12 @@ deb-lint: deb
 
 deb-check: deb
 	@test "$(DEB_ARCH)" = "$(DEB_BUILD_ARCH)" || { echo "deb-check installs the package here: $(DEB_BUILD_ARCH) only" >&2; exit 1; }
+	@$(if $(DEB_CHECK_PKGS),dpkg-query -W -f='$${Status}' $(DEB_CHECK_PKGS) 2>/dev/null | grep -q 'ok installed' || \
+	  $(APT_GET) install -y -qq --no-install-recommends $(DEB_CHECK_PKGS) >/dev/null,:)
 	DEB_CHECK_ROOT="$(DEB_CHECK_ROOT)" DEB_CHANGES="$(DEB_CHANGES)" bash tests/run.sh deb
+
+# The package of this release installed on a Debian 12 root, which is then
+# upgraded to DIST_NEXT (Debian 13), apt run inside that root only.
+deb-upgrade-check: deb
+	@test -n "$(DIST_NEXT)" || { echo "deb-upgrade-check: no release after $(DIST) to upgrade to" >&2; exit 1; }
+	DEB_CHANGES="$(DEB_CHANGES)" bash tests/run.sh deb-upgrade

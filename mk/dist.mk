@@ -22,6 +22,8 @@ DIST ?= $(or $(filter bookworm trixie,$(DIST_RUNNING)),bookworm)
 
 ifeq ($(DIST),bookworm)
 DIST_RELEASE      := 12
+# The release a Debian 12 host is upgraded to (make deb-upgrade-check).
+DIST_NEXT         := trixie
 DIST_XEN          := 4.17
 DIST_QEMU         := 7.2
 DIST_KERNEL       := 6.1
@@ -35,8 +37,12 @@ DIST_QEMU_IMPORTS := 19
 DIST_RUST_PKGS    :=
 DIST_CARGO        := cargo
 DIST_CROSS_RUST_PKGS := rustc-web cargo-web libstd-rust-web-dev
+# qemu-user, static, as qemu-<arch>-static.
+DIST_QEMU_USER_PKG := qemu-user-static
+DIST_QEMU_USER_SUFFIX := -static
 else ifeq ($(DIST),trixie)
 DIST_RELEASE      := 13
+DIST_NEXT         :=
 DIST_XEN          := 4.20
 DIST_QEMU         := 10.0
 DIST_KERNEL       := 6.12
@@ -49,6 +55,11 @@ DIST_QEMU_IMPORTS := 20
 DIST_RUST_PKGS    := rustc cargo rustfmt rust-clippy
 DIST_CARGO        := /usr/bin/cargo
 DIST_CROSS_RUST_PKGS := rustc cargo libstd-rust-dev
+# qemu-user is static in Debian 13, as qemu-<arch> (qemu-user-static is a
+# transitional package that also pulls qemu-user-binfmt, which would register
+# interpreters with the host kernel from inside a root).
+DIST_QEMU_USER_PKG := qemu-user
+DIST_QEMU_USER_SUFFIX :=
 else
 $(error DIST=$(DIST) is not supported: use bookworm or trixie)
 endif
@@ -71,8 +82,8 @@ DIST_B              := $(if $(DIST_VIA_ROOT),$(DIST_DIR)/build,build)
 # Debian packages every root gets (the rest comes from `make deps` inside it).
 DIST_ROOT_PKGS      := make bc ca-certificates
 
-DIST_VARS := DIST DIST_SUITE DIST_RELEASE DIST_XEN DIST_QEMU DIST_KERNEL DIST_KERNEL_RE DIST_QEMU_IMPORTS \
-	DIST_RUST_PKGS DIST_CARGO DIST_CROSS_RUST_PKGS DIST_XEN_DIR DIST_XEN_UTILS_PKG DIST_XEN_MISC_PKG \
+DIST_VARS := DIST DIST_SUITE DIST_RELEASE DIST_NEXT DIST_XEN DIST_QEMU DIST_KERNEL DIST_KERNEL_RE DIST_QEMU_IMPORTS \
+	DIST_RUST_PKGS DIST_CARGO DIST_CROSS_RUST_PKGS DIST_QEMU_USER_PKG DIST_QEMU_USER_SUFFIX DIST_XEN_DIR DIST_XEN_UTILS_PKG DIST_XEN_MISC_PKG \
 	DIST_XEN_HYPERVISOR_PKG DIST_DIR DIST_ROOT DIST_VIA_ROOT DIST_B DIST_ROOT_PKGS
 export $(DIST_VARS)
 
@@ -80,7 +91,7 @@ export $(DIST_VARS)
 # dom0 gets that release's programs and libraries (xl, QEMU for Xen, Xen's
 # library, glibc) and the test programs built there, at their own paths.
 DIST_ROOT_GOALS := all lib header deps check demo bench install fuzz deb deb-deps deb-lint deb-check \
-	xen-check guest-check
+	deb-upgrade-check xen-check guest-check
 DIST_IN_ROOT    := bash tests/dist/in-root.sh
 
 .PHONY: dist-root dist-shell dist-env dist-clean

@@ -133,18 +133,20 @@ mod mine {
 mod mine {
     use super::{Record, NONE};
     use core::cell::Cell;
+    // None stands for NONE: rustc 1.85 (Debian 13's; 1.95 accepts it) refuses a
+    // reference to a static with interior mutability in a const initialiser.
     thread_local! {
-        static MINE: Cell<&'static Record> = const { Cell::new(&NONE) };
+        static MINE: Cell<Option<&'static Record>> = const { Cell::new(None) };
     }
     /// This thread's record, or `NONE`.
     #[inline(always)]
     pub fn get() -> &'static Record {
-        MINE.with(|m| m.get())
+        MINE.with(|m| m.get()).unwrap_or(&NONE)
     }
     /// Sets this thread's record.
     #[inline(always)]
     pub fn set(rec: &'static Record) {
-        MINE.with(|m| m.set(rec))
+        MINE.with(|m| m.set(Some(rec)))
     }
 }
 

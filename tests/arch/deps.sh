@@ -87,7 +87,7 @@ update() {
     say "apt-get update still fails"; exit 1
 }
 
-pkgs=("$RUSTC_PKG" "$CARGO_PKG" "$LIBSTD_PKG:$ARCH" "gcc-$TRIPLET" "libc6-dev-$ARCH-cross" qemu-user-static
+pkgs=("$RUSTC_PKG" "$CARGO_PKG" "$LIBSTD_PKG:$ARCH" "gcc-$TRIPLET" "libc6-dev-$ARCH-cross" "$DIST_QEMU_USER_PKG"
       abigail-tools "libxendevicemodel1:$ARCH" "$DIST_XEN_MISC_PKG:$ARCH")
 # Multi-Arch: same packages must match the amd64 version exactly.
 xenver=$(dpkg-query -W -f='${Version}' libxendevicemodel1:amd64 2>/dev/null || true)

@@ -47,7 +47,8 @@ mirror=${mirror:-http://deb.debian.org/debian}
 security=${security:-http://deb.debian.org/debian-security}
 mirror=${mirror%/} security=${security%/}
 
-stamp="suite=$suite mirror=$mirror security=$security packages=$pkgs"
+# Bump "layout" when this script starts making roots differently: older roots are completed.
+stamp="layout=2 suite=$suite mirror=$mirror security=$security packages=$pkgs"
 mkdir -p "$(dirname "$dir")"
 exec 9> "$dir.lock"
 flock 9 # one maker per root at a time
@@ -80,6 +81,8 @@ SRC
 # No service may start inside the root (Xen's and QEMU's packages ship some).
 printf '#!/bin/sh\n# tests/dist/mkroot.sh: no service starts in this root.\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"
 chmod 0755 "$dir/usr/sbin/policy-rc.d"
+# What the Makefile looks for to know it runs in such a root (mk/deb.mk).
+echo "made by tests/dist/mkroot.sh: $suite" > "$dir/etc/xendevicemodel-rs-root"
 # Keep downloaded packages (a second install of the same one is local).
 echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > "$dir/etc/apt/apt.conf.d/10keep-debs"
 in_root=(bash "$TOP/tests/dist/in-root.sh" --root "$dir")

@@ -653,5 +653,5 @@ impl<D: VirtioDevice> VirtioPci<D> {
 }
 
 fn le(b: &[u8]) -> u64 {
-    b.iter().rev().fold(0, |v, &x| v << 8 | x as u64)
+    b.iter().rev().fold(0, |v, &x| (v << 8) | x as u64)
 }

@@ -292,9 +292,9 @@ impl<S: Storage> VirtioDevice for Block<S> {
         F_VERSION_1
             | F_INDIRECT_DESC
             | F_EVENT_IDX
-            | 1 << VIRTIO_BLK_F_SEG_MAX
-            | 1 << VIRTIO_BLK_F_BLK_SIZE
-            | 1 << VIRTIO_BLK_F_FLUSH
+            | (1 << VIRTIO_BLK_F_SEG_MAX)
+            | (1 << VIRTIO_BLK_F_BLK_SIZE)
+            | (1 << VIRTIO_BLK_F_FLUSH)
             | ro
     }
 
