@@ -96,19 +96,12 @@ last_tick() { serial | sed -n 's/^@G tick \([0-9]*\) .*/\1/p' | tail -1; }
 # (the guest kernel's tty buffer, QEMU's UART, an xl call still starting), so
 # a step that judges ticks across an event (pause, save, migration) takes its
 # reference with the guest stopped and its output settled: settle waits until
-# the serial files have not grown for 3 s (ceiling 120 s, time reported).
-# Ticks after the reference may have begun before the event: a step judges
-# only those that began after it (from the reference's second successor on).
+# the serial files have not grown for 3 s (dom0.sh's wait_quiet, ceiling
+# 120 s, time reported). Ticks after the reference may have begun before the
+# event: a step judges only those that began after it (from the reference's
+# second successor on).
+settle() { wait_quiet "serial output ($1)" 120 3 $SERIALS; } # WHAT
 serial_bytes() { cat $SERIALS 2>/dev/null | wc -c; }
-quiet_for() { # SECONDS (polled by wait_until)
-    _b=$(serial_bytes) _t=$(now)
-    if [ "$_b" != "$q_bytes" ]; then q_bytes=$_b q_since=$_t; return 1; fi
-    [ $((_t - q_since)) -ge "$1" ]
-}
-settle() { # WHAT
-    q_bytes=-1
-    wait_until "serial output quiet for 3 s ($1)" 120 quiet_for 3
-}
 wait_tick() { wait_g "tick $1 disk" "$2"; } # N SECONDS
 domid_of() { xl 120 domid "$1" 2>/dev/null; }
 qemu_pid() { # DOMID: the device model's pid

@@ -32,6 +32,27 @@ wait_until() {
     echo "${WAIT_PREFIX:-}wait: $_w_what after $((${_w_up%.*} - _w_t0))s"
 }
 
+# wait_quiet WHAT CEILING QUIET FILE...: waits (wait_until) until the FILEs
+# together have not grown for QUIET seconds: whatever was on its way into
+# them when their writer stopped has landed.
+wait_quiet() {
+    _q_what=$1 _q_max=$2
+    shift 2
+    _q_bytes=-1
+    wait_until "$_q_what quiet for ${1}s" "$_q_max" _quiet_for "$@"
+}
+_quiet_for() { # QUIET FILE...
+    _q_n=$1
+    shift
+    _q_b=$(cat "$@" 2> /dev/null | wc -c)
+    read -r _q_up _q_idle < /proc/uptime
+    if [ "$_q_b" != "$_q_bytes" ]; then
+        _q_bytes=$_q_b _q_since=${_q_up%.*}
+        return 1
+    fi
+    [ $((${_q_up%.*} - _q_since)) -ge "$_q_n" ]
+}
+
 # load_modules NAME...: insmod each of /lib/modules/NAME.ko (in the given
 # order: dependencies first); one already loaded is no error.
 load_modules() {

@@ -6,7 +6,8 @@
 # tests/lib/vm.sh's vm_results, which reads the test VMs' results, must total
 # the named suites and die on a failed or missing suite, a non-zero rc, a
 # timeout or no end. tests/lib/dom0.sh's wait_until must report the wait's
-# time, fail at its ceiling and give up when told to.
+# time, fail at its ceiling and give up when told to; its wait_quiet must
+# tell a file that stopped growing from one that grows.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/checks.sh
 d=$(mktemp -d)
@@ -76,4 +77,18 @@ case $got in "0 wait: thing after "[12]s) ok ;; *) bad "wait_until: an event aft
 is "wait_until: no event fails at the ceiling" "$(wu 1 false)" "1 wait: thing: not within 1s"
 is "wait_until: WAIT_GIVEUP ends the wait at once" "$( (export WAIT_GIVEUP=true; wu 30 false) )" "1 wait: thing: gave up after 0s (true)"
 is "wait_until: WAIT_PREFIX starts the line" "$( (export WAIT_PREFIX='[x] '; wu 5 true) )" "0 [x] wait: thing after 0s"
+# wait_quiet: a file that stays the same is quiet after QUIET seconds (not
+# before); one that keeps growing never is.
+wq() { # CEILING QUIET FILE -> "status" and the line wait_quiet printed
+    out=$(sh -c '. tests/lib/dom0.sh; wait_quiet f "$@"' wq "$@")
+    echo "$? $out"
+}
+echo x > "$d/quiet"
+got=$(wq 30 2 "$d/quiet")
+case $got in "0 wait: f quiet for 2s after "[23]s) ok ;; *) bad "wait_quiet: an unchanging file, quiet for 2 s: got '$got'" ;; esac
+(for i in $(seq 30); do echo x >> "$d/busy"; sleep 0.2; done) &
+grow=$!
+is "wait_quiet: a growing file is never quiet" "$(wq 3 2 "$d/busy")" "1 wait: f quiet for 2s: not within 3s"
+kill $grow 2> /dev/null
+wait $grow 2> /dev/null
 summary compare-selftest
