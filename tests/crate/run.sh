@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+#   tests/crate/run.sh           the safe crate's checks below
+#   tests/crate/run.sh modules   the module graphs of the C library and every crate (modules.sh)
 # The safe crate (crates/xendevicemodel) as it would be published: its
 # documentation builds without a warning, `cargo package` builds it from the
 # packaged files alone, and its promises hold: `unsafe` only in the os module
@@ -6,6 +8,7 @@
 # outside it.
 set -u
 cd "$(dirname "$0")/../.."
+[ "${1:-}" != modules ] || exec bash tests/crate/modules.sh
 . tests/lib/checks.sh
 CARGO=${CARGO:-cargo}
 C=crates/xendevicemodel

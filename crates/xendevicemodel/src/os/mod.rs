@@ -139,7 +139,7 @@ mod tests {
 
     /// The kernel and hypervisor ABI this build was compiled with, printed
     /// as tests/arch/layout.c prints what the C compiler sees in Xen's and
-    /// Linux's headers: tests/arch/suites.sh compares the two line for line.
+    /// Linux's headers: tests/arch/run.sh compares the two line for line.
     #[test]
     fn c_view_of_the_kernel_abi() {
         let mut lines = vec![
