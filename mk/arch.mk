@@ -5,7 +5,7 @@
 #   make ARCH=arm64            build/arm64/libxendevicemodel.so.1.4 (+ .so.1 link)
 #   make check ARCH=arm64      the suite under qemu-aarch64-static (tests/arch/run.sh)
 #   make bench ARCH=arm64      instructions per call under emulation, ours vs Xen's (tests/arch/bench.sh)
-#   make xen-check ARCH=arm64  Xen 4.17 for Arm under qemu-system-aarch64 (tests/xen-arm/run.sh)
+#   make xen-check ARCH=arm64  Xen for Arm under qemu-system-aarch64 (tests/xen-hypervisor/run.sh arm64)
 #
 # ARCH is arm64 or armhf (Debian's names). The Makefile includes this file
 # instead of its native rules when ARCH names one of them.

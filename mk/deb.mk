@@ -4,7 +4,7 @@
 #   make deb ARCH=arm64  the same for another architecture, packaging build/arm64/ (cross builds: issue 10)
 #   make deb-lint        lintian on the packages
 #   make deb-check       build, lint, install, reinstall Xen's package, purge: on this machine, or in a
-#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/check.sh); with DIST=trixie
+#                        chroot with DEB_CHECK_ROOT=/path (see tests/deb/run.sh); with DIST=trixie
 #                        all of it inside the Debian 13 root (mk/dist.mk)
 #   make deb-upgrade-check  Debian 12 with the package installed, upgraded to Debian 13, in a root of
 #                        its own (tests/deb/upgrade.sh)

@@ -87,9 +87,11 @@ DIST_VARS := DIST DIST_SUITE DIST_RELEASE DIST_NEXT DIST_XEN DIST_QEMU DIST_KERN
 	DIST_XEN_HYPERVISOR_PKG DIST_DIR DIST_ROOT DIST_VIA_ROOT DIST_B DIST_ROOT_PKGS
 export $(DIST_VARS)
 
-# The goals that need DIST's userland; the others (VM checks) run here.
+# The goals that need DIST's userland. The VM checks are among them: their
+# dom0 gets that release's programs and libraries (xl, QEMU for Xen, Xen's
+# library, glibc) and the test programs built there, at their own paths.
 DIST_ROOT_GOALS := all lib header deps check demo bench install fuzz deb deb-deps deb-lint deb-check \
-	deb-upgrade-check
+	deb-upgrade-check xen-check guest-check
 DIST_IN_ROOT    := bash tests/dist/in-root.sh
 
 .PHONY: dist-root dist-shell dist-env dist-clean
@@ -108,22 +110,15 @@ dist-clean:
 ifneq ($(DIST_VIA_ROOT),)
 # DIST is not the running release: the Makefile includes nothing else. Each
 # goal of DIST_ROOT_GOALS is `make GOAL` inside the root, with the same
-# command-line variables (ARCH=..., DIST=...); the VM checks run here, on the
-# library the root built (DIST_B), with the DIST_* variables in their environment.
+# command-line variables (ARCH=..., DIST=...).
 .DEFAULT_GOAL := all
-.PHONY: $(DIST_ROOT_GOALS) clean xen-check guest-check dist-lib
+.PHONY: $(DIST_ROOT_GOALS) clean dist-lib
 $(DIST_ROOT_GOALS): dist-root
 	$(DIST_IN_ROOT) make $@ $(MAKEOVERRIDES)
 
 # The library as the root builds it (make lib there; a no-op when up to date).
 dist-lib: dist-root
 	$(DIST_IN_ROOT) make lib $(MAKEOVERRIDES)
-
-xen-check: dist-lib
-	B=$(DIST_B)$(if $(ARCH),/$(ARCH)) CC="$(or $(CC),cc)" ARCH=$(ARCH) bash tests/run.sh xen
-
-guest-check: dist-lib
-	B=$(DIST_B) CC="$(or $(CC),cc)" bash tests/run.sh guest
 
 # The root's build/ and target/ (make dist-clean also deletes the root).
 clean:

@@ -19,7 +19,7 @@
 use crate::boundary::entry;
 use crate::sys::xentoollog_logger;
 use libc::{c_int, c_uint, c_ulong};
-use xendevicemodel::{Event, IoSpace};
+use xendevicemodel::{Event, IoSpace, Sbdf};
 
 /// An open device-model interface. Opaque: only ever passed back to this library.
 pub struct xendevicemodel_handle {
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn xendevicemodel_map_pcidev_to_ioreq_server(
     function: u8,
 ) -> c_int {
     entry!(map_pcidev_to_ioreq_server(dmod, domid, id, segment, bus, device, function) => |dm| {
-        dm.map_pcidev(domid, id, segment, bus, device, function)
+        dm.map_pcidev(domid, id, Sbdf::try_new(segment, bus, device, function)?)
     })
 }
 
@@ -258,7 +258,7 @@ pub unsafe extern "C" fn xendevicemodel_unmap_pcidev_from_ioreq_server(
     function: u8,
 ) -> c_int {
     entry!(unmap_pcidev_from_ioreq_server(dmod, domid, id, segment, bus, device, function) => |dm| {
-        dm.unmap_pcidev(domid, id, segment, bus, device, function)
+        dm.unmap_pcidev(domid, id, Sbdf::try_new(segment, bus, device, function)?)
     })
 }
 

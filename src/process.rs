@@ -50,6 +50,8 @@ extern "C" fn on_load() {
     sys::register_restrict_all(restrict_all);
 }
 
+// The one unsafe act here: code that runs at load time, before main().
+#[allow(unsafe_code)]
 #[used]
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;

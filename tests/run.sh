@@ -47,43 +47,29 @@ with_lib() {
 }
 VALGRIND=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible
           --show-leak-kinds=definite,possible --child-silent-after-fork=no)
-CWARN=(-std=gnu11 -Wall -Wextra -Werror)
 
 mode=${1:-check}
 shift || true
 filters=("$@")
 
-# ---- building the C test programs ----
+# ---- building the C test programs (tests/lib/programs.sh: one set of flags) ----
+. tests/lib/programs.sh
 build_failed=()
-# build_c OUT SRC [FLAGS...]: compiles a test program (skipped when up to date).
-build_c() {
-    local out=$1 src=$2
-    shift 2
-    if [ "$out" -nt "$src" ] && [ "$out" -nt tests/harness/check.h ] && [ "$out" -nt include/xendevicemodel.h ] &&
-        [ "$out" -nt tests/fake/fakeprivcmd.h ] && [ "$out" -nt "$B/libxendevicemodel.so.1.4" ]; then
-        return 0
-    fi
-    mkdir -p "$(dirname "$out")"
-    "$CC" -O2 -g -o "$out" "$src" "$@" || { build_failed+=("$out"); return 1; }
-}
+# build NAME [OUT]: one test program, a failure recorded for the table.
+build() { program "$1" "${2:-$B/$1}" || build_failed+=("${2:-$B/$1}"); }
 harness=()
 build_all() {
     local t name
     for t in tests/harness/test_*.c; do
         name=$(basename "$t" .c)
-        build_c "$B/$name" "$t" "${CWARN[@]}" -D_GNU_SOURCE -Iinclude -Itests/fake -Itests/harness "${XFLAGS[@]}" \
-            -L"$B" -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread -ldl && harness+=("$name")
+        build "$name" && harness+=("$name")
     done
-    build_c "$B/fake-selftest" tests/fake/selftest.c -Wall -Werror -Itests/fake -Itests/harness "${XFLAGS[@]}" \
-        -L"$B" -lfakeprivcmd "$ORIG" -lxentoolcore
-    build_c "$B/differential/driver" tests/differential/driver.c -O1 "${CWARN[@]}" -Wno-format-truncation \
-        -Itests/fake "${XFLAGS[@]}" -L"$B" -lxendevicemodel -lfakeprivcmd
-    # Loads the library itself (dlopen): not linked to it.
-    build_c "$B/unload" tests/life/unload.c "${CWARN[@]}" -Itests/harness "${XFLAGS[@]}" -ldl -lpthread
-    [ "$ARCH" = amd64 ] || build_c "$B/layout" tests/arch/layout.c -Wall -Werror "${XFLAGS[@]}"
+    build fake-selftest
+    build driver "$B/differential/driver"
+    build unload
+    [ "$ARCH" = amd64 ] || build layout
     # Its seccomp filter names x86_64 system calls.
-    [ "$ARCH" != amd64 ] || build_c "$B/sandbox" tests/sandbox/sandbox.c "${CWARN[@]}" -Iinclude \
-        -Itests/fake -Itests/harness -L"$B" -lfakeprivcmd -lxendevicemodel -lxentoolcore -lxentoollog -lpthread
+    [ "$ARCH" != amd64 ] || build sandbox
 }
 
 # ---- running suites ----
@@ -149,19 +135,19 @@ check_suites() {
     $CARGO clippy --explain precedence_bits > /dev/null 2>&1 && bits="-D clippy::precedence_bits"
     suite "lint: rustfmt, clippy without warnings" bash -c \
         ". tests/lib/checks.sh; check 'cargo fmt --check' $CARGO fmt --all --check
-         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace -- -D warnings $bits; summary lint"
+         check 'cargo clippy -D warnings' $CARGO clippy -q --release --locked --workspace --all-targets --all-features -- -D warnings $bits; summary lint"
     suite "model checking of the liveness protocol (loom)" bash tests/model/run.sh
-    suite "compare self-test" sh tests/lib/selftest.sh
-    suite "ABI: exports, versions, SONAME, header" bash tests/abi/check-abi.sh
-    suite "layout: the kernel and dm_op ABI as Rust and C see it" bash tests/arch/suites.sh layout
-    suite "abidiff and a real client (Debian's QEMU for Xen)" bash tests/abi/real-client.sh
-    suite "make install, pkg-config" bash tests/install/check-install.sh
+    suite "compare self-test" sh tests/lib/run.sh
+    suite "ABI: exports, versions, SONAME, header" bash tests/abi/run.sh
+    suite "layout: the kernel and dm_op ABI as Rust and C see it" bash tests/arch/run.sh layout
+    suite "abidiff and a real client (Debian's QEMU for Xen)" bash tests/abi/run.sh real-client
+    suite "make install, pkg-config" bash tests/install/run.sh
     suite "privcmd test double vs Xen's own library" xen "$B/fake-selftest"
     suite "differential: Xen's library vs ours" bash tests/differential/run.sh
-    suite "the safe crate: docs, package, unsafe only in os.rs" bash tests/crate/run.sh
-    suite "the C library's module graph has no cycle" bash tests/crate/modules.sh
+    suite "the safe crate: docs, package, unsafe only in its os module" bash tests/crate/run.sh
+    suite "module graphs without a cycle (the C library, every crate)" bash tests/crate/run.sh modules
     suite "the safe crate's example device model" bash tests/example/run.sh
-    suite "the ioreq crate: docs, unsafe in os.rs only, docs/rust.md example" bash tests/ioreq/run.sh
+    suite "the ioreq crate: docs, unsafe refused, docs/rust.md example" bash tests/ioreq/run.sh
     suite "documents: links, paths, the architecture map (docs/)" bash tests/docs/run.sh
     harness_suites ""
     local t
@@ -198,18 +184,18 @@ harness_suites() {
 # The suites of a foreign architecture, under qemu-user.
 arch_suites() {
     build_all
-    suite "emulation ($QEMU_USER)" bash tests/arch/suites.sh emulation
-    suite "layout: the kernel and dm_op ABI as Rust and C see it ($ARCH)" bash tests/arch/suites.sh layout
+    suite "emulation ($QEMU_USER)" bash tests/arch/run.sh emulation
+    suite "layout: the kernel and dm_op ABI as Rust and C see it ($ARCH)" bash tests/arch/run.sh layout
     suite "unit tests ($ARCH, under $QEMU_USER)" bash -c \
         "$CARGO_ENV /usr/bin/cargo test --release --locked -p xendevicemodel-rs -p xendevicemodel --lib --target $RUST_TARGET"
     # Xen's arch-arm.h declares empty structures, which -pedantic refuses (the
     # amd64 suite checks our header, the same file, with -pedantic).
     suite "ABI: exports, versions, SONAME, header ($ARCH, vs Debian's)" env LIB="$B/libxendevicemodel.so.1.4" \
         ORIG="${ORIG}.4" CC="$XCC" XCFLAGS="-I$SYSROOT/usr/include -Wno-pedantic" SHIM="$SHIM" RUN="${RUN[*]}" \
-        bash tests/abi/check-abi.sh
-    suite "abidiff against Debian's $ARCH library" bash tests/arch/suites.sh abidiff
-    suite "apt: restricting a source that cannot serve $ARCH" bash tests/arch/suites.sh apt
-    suite "compare self-test" sh tests/lib/selftest.sh
+        bash tests/abi/run.sh
+    suite "abidiff against Debian's $ARCH library" bash tests/arch/run.sh abidiff
+    suite "apt: restricting a source that cannot serve $ARCH" bash tests/arch/run.sh apt
+    suite "compare self-test" sh tests/lib/run.sh
     suite "privcmd test double vs Xen's own $ARCH library" xen "$B/fake-selftest"
     suite "differential: Xen's $ARCH library vs ours" env B="$B" RUN="${RUN[*]}" bash tests/differential/run.sh
     harness_suites " ($ARCH)"
@@ -222,13 +208,13 @@ case $mode in
 check) if [ "$ARCH" = amd64 ]; then check_suites; else arch_suites; fi ;;
 list) check_suites() { :; }; grep -oE 'suite "[^"]+"' "$0" | cut -d'"' -f2; exit 0 ;;
 xen) if [ "$ARCH" = amd64 ]; then
-        suite "real hypervisor: Xen 4.17 under QEMU" bash tests/xen-hypervisor/run.sh
+        suite "real hypervisor: Xen ${DIST_XEN:-4.17} under QEMU" bash tests/xen-hypervisor/run.sh amd64
     else
-        suite "real hypervisor: Xen 4.17 for Arm under QEMU ($ARCH)" bash tests/xen-arm/run.sh "$ARCH"
+        suite "real hypervisor: Xen ${DIST_XEN:-4.17} for Arm under QEMU ($ARCH)" bash tests/xen-hypervisor/run.sh "$ARCH"
     fi ;;
 guest) suite "real guests: Linux on QEMU over Xen's library and ours" bash tests/guest/run.sh ;;
 deb) suite "Debian package: build, install, reinstall, purge${DEB_CHECK_ROOT:+ (in $DEB_CHECK_ROOT)}" \
-    bash tests/deb/check.sh "$DEB_CHANGES" ;;
+    bash tests/deb/run.sh "$DEB_CHANGES" ;;
 deb-upgrade) suite "Debian package: a Debian $DIST_RELEASE host upgraded to $DIST_NEXT with it installed" \
     bash tests/deb/upgrade.sh "$DEB_CHANGES" ;;
 *) echo "usage: tests/run.sh check|xen|guest|deb|deb-upgrade|list [SUITE...]" >&2; exit 2 ;;

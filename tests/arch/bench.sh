@@ -16,11 +16,10 @@ cd "$(dirname "$0")/../.."
 ARCH=${1:-${ARCH:?}}
 : "${B:?run through make bench ARCH=$ARCH}" "${XCC:?}" "${QEMU_USER:?}" "${SYSROOT:?}" "${TRIPLET:?}"
 RUN=("$QEMU_USER" -L /)
-$XCC -O2 -g -Wall -Werror -Iinclude -I"$SYSROOT/usr/include" -o "$B/bench" tests/bench/bench.c -L"$B" -lxendevicemodel \
-    -L"$SYSROOT/usr/lib/$TRIPLET" -Wl,-rpath-link,/usr/lib/$TRIPLET
-$XCC -O2 -g -std=gnu11 -Wall -Wextra -Werror -Iinclude -Itests/fake -Itests/harness -I"$SYSROOT/usr/include" \
-    -o "$B/test_alloc" tests/harness/test_alloc.c -L"$B" -lfakeprivcmd -lxendevicemodel \
-    -L"$SYSROOT/usr/lib/$TRIPLET" -Wl,-rpath-link,/usr/lib/$TRIPLET -lxentoolcore -lxentoollog -lpthread
+. tests/lib/programs.sh
+CC=$XCC XFLAGS=(-I"$SYSROOT/usr/include" -L"$SYSROOT/usr/lib/$TRIPLET" -Wl,-rpath-link,/usr/lib/$TRIPLET)
+program bench "$B/bench"
+program test_alloc "$B/test_alloc"
 # Only the emulated programs get the test double (the host's tools would
 # refuse an arm .so in LD_PRELOAD).
 FAKE=(LD_PRELOAD="$PWD/$B/libfakeprivcmd.so" FAKEPRIVCMD_RECORD=0)

@@ -26,8 +26,8 @@ esac
 SYSROOT=build/$ARCH/sysroot
 APT=(apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0)
 export DEBIAN_FRONTEND=noninteractive
-say() { echo "deps($ARCH): $*"; }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+ME="deps($ARCH)"
+. tests/lib/common.sh # say, installed
 root() { [ "$(id -u)" = 0 ]; }
 
 # restrict_source URI SUITE ARCH: the deb822 entry (or one-line entry) for
@@ -67,7 +67,7 @@ restrict_source() {
     fi
 }
 
-# `deps.sh ARCH --restrict URI SUITE`: only that (tests/arch/run.sh tests it on a copy).
+# `deps.sh ARCH --restrict URI SUITE`: only that (tests/arch/run.sh apt tests it on a copy).
 if [ "${2:-}" = --restrict ]; then restrict_source "$3" "$4" "$ARCH"; exit; fi
 
 # update: apt-get update must exit 0; sources that cannot serve ARCH are

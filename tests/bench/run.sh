@@ -18,7 +18,8 @@ CARGO=${CARGO:-cargo}
 ORIG_DIR=$B/orig # Debian's original, alone (made by the Makefile)
 ROUNDS=${ROUNDS:-9}
 BEFORE=${BEFORE:-}
-$CC -O2 -g -Wall -Werror -Iinclude -o $B/bench tests/bench/bench.c -L$B -lxendevicemodel
+. tests/lib/programs.sh
+program bench $B/bench
 
 # The library without trace support, and the one of $BEFORE.
 mkdir -p $B/bench-notrace

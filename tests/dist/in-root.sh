@@ -35,7 +35,7 @@ if [ "${1:-}" = --inside ]; then
     fi
     envs=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 TERM="${TERM:-dumb}")
     while IFS= read -r v; do envs+=("$v=${!v}"); done < <(compgen -e |
-        grep -E '^(DIST|ARCH|FUZZ_SECONDS|IOREQ_FUZZ_SECONDS|LOOM_[A-Z_]+|DEB_CHECK_[A-Z_]+|CHECKS_[A-Z_]+|RUST_BACKTRACE|XDM_[A-Z_]+)$')
+        grep -E '^(DIST|ARCH|FUZZ_SECONDS|IOREQ_FUZZ_SECONDS|LOOM_[A-Z_]+|DEB_CHECK_[A-Z_]+|CHECKS_[A-Z_]+|RUST_BACKTRACE|XDM_[A-Z_]+|XEN_(GUEST|TIMEOUT)|GUEST_[A-Z_]+)$')
     exec chroot "$root" /usr/bin/env -i "${envs[@]}" /bin/sh -c 'cd "$0" && exec "$@"' "$cwd" "$@"
 fi
 

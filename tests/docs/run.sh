@@ -51,6 +51,11 @@ for d in "${DOCS[@]}"; do
 done
 compare "repository paths named in the documents ($m paths)" "$B/docs/empty" "$B/docs/paths.bad" 0
 
+# Every document is a doctest of the root crate (src/lib.rs, mod documents),
+# which `cargo test` compiles: a document missing there would go unchecked.
+for d in "${DOCS[@]}"; do
+    check "$d's examples are compiled (src/lib.rs includes it)" grep -q "include_str!(\"../$d\")" src/lib.rs
+done
 check "docs/architecture.md's code and test maps match the sources (tools/docs-map check)" \
     sh -c 'tools/docs-map check > "$0/docs/map.out" 2>&1 || { cat "$0/docs/map.out"; exit 1; }' "$B"
 summary docs

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make guest-check`: real HVM Linux guests on Debian's QEMU for Xen, once
-# with Xen's libxendevicemodel and once with ours. Boots Xen 4.17 under QEMU
-# (TCG) as `make xen-check` does (tests/xen-hypervisor/vm.sh); inside, dom0
-# (tests/guest/dom0.sh) runs the scenario with each library: Debian's kernel
+# with Xen's libxendevicemodel and once with ours. Boots Debian's Xen under QEMU
+# (TCG) as `make xen-check` does (tests/lib/vm.sh); inside, dom0
+# (tests/guest/in-vm.sh) runs the scenario with each library: Debian's kernel
 # by direct kernel boot with a busybox initramfs (tests/guest/guest-init),
 # IDE and AHCI (MSI) disks, an e1000 to dom0 over a tap, pause, save/restore,
 # live migration to localhost, and a deprivileged QEMU (dm_restrict). Here
@@ -16,34 +16,32 @@ NETBYTES=262144
 LIBS=${GUEST_LIBS:-xen ours} # for development: one library only (then the check cannot pass)
 W=$TOP/build/guest-vm
 
-say() { echo "guest-check: $*"; }
-die() { echo "guest-check: FAIL ($*)"; exit 1; }
+ME=guest-check
+. tests/lib/common.sh
 . tests/lib/checks.sh
+. tests/lib/vm.sh
+. tests/lib/programs.sh
 
 # Every step the scenario has; a missing one fails the check.
 STEPS="boot ide-read ide-write ahci-read ahci-write msi net-guest-to-dom0 net-dom0-to-guest intx isa-irq ticks
 save-restore ahci-after-restore pause migrate restrict-qemu restrict-handle restrict-rlimit restrict-ticks disk-final library
 toolkit-ids toolkit-registers toolkit-intx toolkit-teardown"
 
-. tests/xen-hypervisor/vm.sh
+vm_setup amd64
 vm_packages tools
+vm_hypervisor
 # The guest's boot disk is built here (syslinux on FAT, with mtools).
-need=()
-for p in syslinux syslinux-common mtools dosfstools binutils; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || die "missing Debian packages: ${need[*]}"
-    apt-get install -o DPkg::Lock::Timeout=600 -y -qq "${need[@]}" > /dev/null || die "cannot install ${need[*]}"
-fi
-make -s lib >/dev/null
+need_debs syslinux syslinux-common mtools dosfstools binutils || die "missing Debian packages"
+B=build
+CC=${CC:-cc}
+make -s lib > /dev/null
 mkdir -p "$W"
 
 # ---- the guest's initramfs: busybox, its init, the modules it loads ----
 GI=$W/guest-initrd
 rm -rf "$GI"
 mkdir -p "$GI"/{bin,proc,sys,dev,tmp,lib/modules}
-cp "$V/root/bin/busybox" "$GI/bin/"
+cp "$BUSYBOX" "$GI/bin/"
 cp tests/guest/guest-init "$GI/init"
 chmod +x "$GI/init"
 list() { # FILE MODULE...: copies the modules and their dependencies, names them in FILE in load order
@@ -64,20 +62,17 @@ echo "$NETBYTES" > "$GI/netbytes"
 I=$W/initrd
 vm_base "$I"
 vm_toolstack "$I"
-cp $(vm_modules tun loop) "$I/lib/modules/"
+vm_add_modules "$I" tun loop
 # QEMU's option ROMs for direct kernel boot (xenfv has no fw_cfg DMA: linuxboot.bin).
 cp "$V"/qemu/usr/share/qemu/linuxboot*.bin "$I/usr/share/qemu/"
 P=$I/payload
-mkdir -p "$P"/{xen,ours,guest}
-cp build/libxendevicemodel.so.1.4 "$P/ours/libxendevicemodel.so.1"
-cp /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4 "$P/xen/libxendevicemodel.so.1"
-CC=${CC:-cc}
-$CC -O2 -Wall -Werror -o "$P/guest/mkdomain" tests/xen-hypervisor/mkdomain.c -lxenctrl
-$CC -O2 -Wall -Wextra -Werror -o "$P/guest/privcmd-probe" tests/guest/privcmd-probe.c
+vm_payload "$I"
+mkdir -p "$P/guest"
+for p in mkdomain privcmd-probe; do program $p "$P/guest/$p" || die "cannot build $p"; done
 vm_copy_libs "$I" "$P/guest/mkdomain" "$P/guest/privcmd-probe"
-cp tests/guest/dom0.sh "$P/in-vm.sh"
-cp tests/guest/dm-wrapper.sh "$P/guest/"
-chmod +x "$P/in-vm.sh" "$P/guest/dm-wrapper.sh"
+cp tests/guest/in-vm.sh "$P/"
+cp tests/lib/dm-wrapper.sh "$P/guest/"
+chmod +x "$P/guest/dm-wrapper.sh"
 . tests/guest/toolkit-host.sh # the Rust device model and the guest's side of it (issue 14)
 echo "$NETBYTES" > "$P/guest/netbytes"
 echo "$LIBS" > "$P/guest/libs"
@@ -106,7 +101,7 @@ mkfs.fat -s 64 -C "$W/boot.img" 16384 > /dev/null # 32 KiB clusters: fewer, larg
 # the serial line with init's "@G" reports; on a starved vCPU (TCG, a busy
 # host) its RCU-stall and soft-lockup warnings landed inside those lines.
 printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 rdinit=/init quiet nopv loglevel=1 nowatchdog rcupdate.rcu_cpu_stall_suppress=1\n' > "$W/syslinux.cfg"
-mcopy -i "$W/boot.img" "$V/vmlinuz" ::/vmlinuz
+mcopy -i "$W/boot.img" "$VMLINUZ" ::/vmlinuz
 mcopy -i "$W/boot.img" "$W/guest-initrd.gz" ::/initrd.gz
 mcopy -i "$W/boot.img" "$W/syslinux.cfg" ::/syslinux.cfg
 syslinux --install "$W/boot.img"

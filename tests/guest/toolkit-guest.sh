@@ -17,12 +17,12 @@ if ! ids=$(/toolkit-guest probe $SLOT 900); then say "error no answer at slot $S
 say "config-ids $ids"
 echo 1 > /sys/bus/pci/rescan
 i=0
-while [ ! -e $D ]; do i=$((i + 1)); [ $i -gt 60 ] && break; sleep 1; done
+while [ ! -e $D ]; do i=$((i + 1)); [ $i -gt 300 ] && break; sleep 1; done
 say "ids $(echo $(cat $D/vendor $D/device $D/class 2>/dev/null))"
 for m in $(cat /modules.uio); do insmod /lib/modules/$m.ko || say "insmod $m failed"; done
 echo "5845 1400" > /sys/bus/pci/drivers/uio_pci_generic/new_id
 i=0
-while [ ! -e /dev/uio0 ]; do i=$((i + 1)); [ $i -gt 30 ] && break; sleep 1; done
+while [ ! -e /dev/uio0 ]; do i=$((i + 1)); [ $i -gt 300 ] && break; sleep 1; done
 say "driver $(basename "$(readlink $D/driver)") irq $(cat $D/irq 2>/dev/null) $(echo $(head -2 $D/resource 2>/dev/null))"
 /toolkit-guest run $BDF $N
 # The device's /proc/interrupts line: "<count> <chip>_<type>" (goes with the device).
@@ -31,4 +31,4 @@ say "irq $(awk '$NF == "uio_pci_generic" { c += $2; t = ""; for (i = 3; i < NF; 
 echo 1 > $D/remove
 [ -e $D ] && say "removed no" || say "removed yes"
 say "done"
-if /toolkit-guest gone $SLOT 300; then say "gone"; else say "still-answering"; fi
+if /toolkit-guest gone $SLOT 600; then say "gone"; else say "still-answering"; fi

@@ -6,7 +6,7 @@ cargo build --release -q -p ioreq-pci-device || die "cannot build examples/ioreq
 cp target/release/ioreq-pci-device "$P/guest/"
 vm_copy_libs "$I" "$P/guest/ioreq-pci-device"
 cp tests/guest/toolkit.sh "$P/guest/"
-$CC -static -s -O2 -Wall -Wextra -Werror -o "$GI/toolkit-guest" tests/guest/toolkit-guest.c
+program toolkit-guest "$GI/toolkit-guest" || die "cannot build toolkit-guest"
 cp tests/guest/toolkit-guest.sh "$GI/"
 chmod +x "$GI/toolkit-guest.sh"
 list modules.uio uio_pci_generic

@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 B=${B:-build}/ioreq
 mkdir -p "$B"
-"${CARGO:-cargo}" build --release --locked -q -p xendevicemodel-ioreq --example sim-bench
+"${CARGO:-cargo}" build --release --locked -q -p xendevicemodel-ioreq-sim --example sim-bench
 bin=target/release/examples/sim-bench
 instr() { # what -> instructions per iteration
     local n i1 i2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ioreq-session crate (crates/xendevicemodel-ioreq) beyond its cargo
 # tests (which the workspace's `cargo test` runs): its documentation builds
-# without a warning, `unsafe` appears only in its os module, docs/rust.md's
+# without a warning, it has no `unsafe` code (the compiler refuses it), docs/rust.md's
 # device model is exactly examples/pci-sum.rs (which tests/pci.rs drives),
 # and that example, run against the privcmd test double (which has no
 # resource mapping), creates its server and destroys it again when mapping
@@ -15,13 +15,16 @@ C=crates/xendevicemodel-ioreq
 out=$B/ioreq
 mkdir -p "$out"
 check "cargo doc without warnings" env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq --no-deps
-# `unsafe` outside os.rs, except in comments.
-grep -nE '\bunsafe\b' $C/src/*.rs $C/examples/*.rs | grep -v "^$C/src/os.rs:" | grep -vE '^[^:]+:[0-9]+:\s*//' \
-    > "$out/unsafe-outside-os" || true
+check "cargo doc with the vm-memory feature (GuestRam) without warnings" \
+    env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq --features vm-memory --no-deps
+check "cargo doc of the simulator crate without warnings" \
+    env RUSTDOCFLAGS="-D warnings" "$CARGO" doc -q -p xendevicemodel-ioreq-sim --no-deps
+# No `unsafe` code at all: the compiler refuses it (forbid(unsafe_code)).
+check "the compiler refuses unsafe code in the ioreq crate" \
+    bash tests/crate/refuses-unsafe.sh xendevicemodel-ioreq src/session.rs xendevicemodel
 : > "$out/empty"
-compare "unsafe code outside the ioreq crate's os module" "$out/empty" "$out/unsafe-outside-os" 0
 # docs/rust.md's example is the file the tests run (first rust block after the heading).
-awk '/^## A device model in Rust/ {s = 1} s && /^```rust$/ {p = 1; next} p && /^```$/ {exit} p' docs/rust.md > "$out/readme-example.rs"
+awk '/^## A device model in Rust/ {s = 1} s && /^```rust(,no_run)?$/ {p = 1; next} p && /^```$/ {exit} p' docs/rust.md > "$out/readme-example.rs"
 compare "docs/rust.md's device model = $C/examples/pci-sum.rs" "$C/examples/pci-sum.rs" "$out/readme-example.rs" 40
 check "the example device model builds" "$CARGO" build --release --locked -q -p xendevicemodel-ioreq --example pci-sum
 bin=target/release/examples/pci-sum

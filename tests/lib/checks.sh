@@ -75,37 +75,3 @@ summary() {
     echo "$1: $T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]
 }
-
-# vm_console CONSOLE: on the host, after a test VM ran (the caller's vm_boot
-# set qrc and took; say, die and TIMEOUT are the caller's). Keeps what the
-# VM's script printed between its "@@@ XEN-CHECK" markers in CONSOLE (the
-# serial log) in CONSOLE.result and prints it; dies, showing the console's
-# tail, if the script never reached its end marker.
-vm_console() {
-    tr -d '\r' < "$1" | sed -n '/@@@ XEN-CHECK BEGIN/,/@@@ XEN-CHECK END/p' > "$1.result"
-    if ! grep -q '@@@ XEN-CHECK END' "$1.result"; then
-        tail -60 "$1" | tr -d '\r'
-        [ "$qrc" -ne 124 ] || die "timed out after ${TIMEOUT}s"
-        die "the tests did not finish (QEMU exit $qrc, ${took}s); console above"
-    fi
-    sed '1d;$d' "$1.result"
-    say "boot and tests took ${took}s"
-}
-
-# vm_results CONSOLE LABEL SUITE...: vm_console, then dies unless the VM's
-# script ended with rc=0 and every SUITE reported "N passed, 0 failed", and
-# ends with one total of those suites, "LABEL: N passed, M failed", for
-# tests/run.sh.
-vm_results() {
-    _con=$1 _label=$2
-    shift 2
-    vm_console "$_con"
-    grep -q 'XEN-CHECK END rc=0' "$_con.result" || die "the tests in the VM failed (output above)"
-    _re=
-    for _s in "$@"; do
-        grep -qE "^$_s: [0-9]+ passed, 0 failed\$" "$_con.result" || die "$_s: no result or failures (output above)"
-        _re="$_re${_re:+|}$_s"
-    done
-    grep -E "^($_re): [0-9]+ passed, [0-9]+ failed\$" "$_con.result" |
-        awk -v label="$_label" '{p += $2; f += $4} END {printf "%s: %d passed, %d failed\n", label, p, f}'
-}

@@ -10,9 +10,12 @@
  *   blk-guest checksum FILE MIB      the checksum of FILE's first MIB MiB
  *                                    (dom0: the image after the guest wrote)
  *   blk-guest expect MIB SEED        the checksum the pattern must have
- *   blk-guest bench DEV MIB SECONDS  sequential write, then read, of up to
- *                                    MIB MiB in 1 MiB requests, then 4 KiB
- *                                    random reads, each phase stopping after
+ *   blk-guest bench DEV MIB SECONDS [START]
+ *                                    sequential write, then read, of up to
+ *                                    MIB MiB in 1 MiB requests from START
+ *                                    MiB (default 0; past a pattern that is
+ *                                    to stay), then 4 KiB random reads over
+ *                                    them, each phase stopping after
  *                                    SECONDS: MiB/s and IOPS
  *
  * The checksum is FNV-1a (64 bits) over the bytes. The pattern is xorshift64
@@ -161,8 +164,9 @@ static int checksum(const char *file, long mib)
     return 0;
 }
 
-static int bench(const char *dev, long mib, double seconds)
+static int bench(const char *dev, long mib, double seconds, long start)
 {
+    off_t base = (off_t)start * MIB;
     int fd = open_dev(dev, O_RDWR);
     unsigned char *buf = aligned(MIB);
     uint64_t state = 12345;
@@ -172,7 +176,7 @@ static int bench(const char *dev, long mib, double seconds)
         double t0 = now(), t;
         long done = 0;
         while (done < mib && (t = now()) - t0 < seconds) {
-            if (io(write, fd, buf, MIB, (off_t)done * MIB))
+            if (io(write, fd, buf, MIB, base + (off_t)done * MIB))
                 return 1;
             done++;
         }
@@ -191,7 +195,7 @@ static int bench(const char *dev, long mib, double seconds)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if (io(0, fd, buf, 4096, (off_t)(x % blocks) * 4096))
+        if (io(0, fd, buf, 4096, base + (off_t)(x % blocks) * 4096))
             return 1;
         n++;
     }
@@ -213,9 +217,9 @@ int main(int argc, char **argv)
                (unsigned long long)expect(atol(argv[2]), strtoull(argv[3], NULL, 0)));
         return 0;
     }
-    if (argc == 5 && !strcmp(argv[1], "bench"))
-        return bench(argv[2], atol(argv[3]), atof(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "bench"))
+        return bench(argv[2], atol(argv[3]), atof(argv[4]), argc == 6 ? atol(argv[5]) : 0);
     fprintf(stderr,
-            "usage: blk-guest pattern DEV MIB SEED | checksum FILE MIB | expect MIB SEED | bench DEV MIB SECONDS\n");
+            "usage: blk-guest pattern DEV MIB SEED | checksum FILE MIB | expect MIB SEED | bench DEV MIB SECONDS [START]\n");
     return 2;
 }

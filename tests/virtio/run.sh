@@ -5,7 +5,8 @@
 # the same in the program, in its own `checksum` (dom0's side) and in its
 # `expect`; one changed byte in the image changes the checksum and is found
 # at its offset; a second seed gives another checksum; the benchmark prints
-# its three lines and stops within its time bound; no arguments and a
+# its three lines and stops within its time bound, and from a START past a
+# pattern leaves the pattern as it was; no arguments and a
 # missing device are errors.
 #   tests/virtio/run.sh
 set -u
@@ -47,6 +48,12 @@ check "bench stays within its bounds (3 phases of at most 1 s: took ${took}s)" t
 expect "$B/bench.out" '^@G blk-bench seq-write mib=[0-9]+ seconds=[0-9.]+ mib_per_s=[0-9.]+$' "bench: sequential write"
 expect "$B/bench.out" '^@G blk-bench seq-read mib=[0-9]+ seconds=[0-9.]+ mib_per_s=[0-9.]+$' "bench: sequential read"
 expect "$B/bench.out" '^@G blk-bench rand-read-4k ios=[1-9][0-9]* seconds=[0-9.]+ iops=[0-9.]+$' "bench: random reads"
+# The guest check benchmarks after its pattern (START = the pattern's MiB).
+"$prog" pattern "$img" 4 11 > "$B/pattern11.out"
+"$prog" bench "$img" 8 1 4 > "$B/bench4.out"
+check "bench from START: exit 0" test $? -eq 0
+"$prog" checksum "$img" 4 > "$B/checksum11.out"
+check "bench from START leaves the pattern before it" test "$(field checksum "$B/pattern11.out")" = "$(field checksum "$B/checksum11.out")"
 "$prog" pattern "$B/does-not-exist" 1 1 > "$B/missing.out"
 check "a missing device: exit 1" test $? -eq 1
 expect "$B/missing.out" '^@G blk-error open ' "a missing device: said so"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside the arm64 dom0 after in-vm.sh (tests/xen-arm/run.sh with
+# Runs inside the arm64 dom0 after in-vm.sh (tests/xen-hypervisor/run.sh arm64 with
 # XEN_GUEST=1): Debian's toolstack (xenstored, xl) boots a Linux guest whose
 # device tree (guest.dts) has a PL031 RTC at 0x0a000000; mmio-dm, on OUR
 # libxendevicemodel, emulates it and a mailbox page through an IOREQ server,
@@ -12,18 +12,14 @@
 # virtio-mmio driver, so nobody serves or probes the disk; libxl only waits for
 # the disk's back-end to reach InitWait, which the loop below writes.
 G=/payload/guest
-X=/usr/lib/xen-4.17/bin
-export PATH=/bin:/sbin:/usr/bin
 . /payload/checks.sh
-for m in xen-evtchn xen-gntdev xen-gntalloc xenfs; do insmod /lib/modules/$m.ko 2>/dev/null; done
+. /payload/dom0.sh
+. /payload/vm.env # XENBIN
+X=$XENBIN
 insmod /lib/modules/brd.ko rd_nr=1 rd_size=1024 # /dev/ram0: the block device behind the virtio disk
-mkdir -p /proc/xen /var/run/xen /var/run/xenstored /var/lib/xenstored /var/log/xen /var/lib/xen /run/xen /tmp/console
-mount -t xenfs xenfs /proc/xen
-mkdir -p /dev/pts && mount -t devpts devpts /dev/pts # xenconsoled gives the guest console a pty
+mkdir -p /tmp/console
+toolstack $X --log=guest --log-dir=/tmp/console || { bad "the toolstack did not start"; summary guest; exit 1; }
 unset LD_LIBRARY_PATH
-$X/xenstored --pid-file /var/run/xen/xenstored.pid
-$X/xen-init-dom0 > /tmp/init-dom0.log 2>&1 || { cat /tmp/init-dom0.log; echo "guest: FAIL (xen-init-dom0)"; exit 1; }
-$X/xenconsoled --pid-file=/var/run/xen/xenconsoled.pid --log=guest --log-dir=/tmp/console
 cat > /tmp/guest.cfg <<CFG
 name = "guest"
 kernel = "$G/vmlinuz"
@@ -36,26 +32,27 @@ disk = [ "format=raw, vdev=xvda, access=rw, backendtype=standalone, specificatio
 on_poweroff = "destroy"
 on_crash = "preserve"
 CFG
-# The virtio disk's back-end: InitWait (2) once libxl has written it.
-(
-    for i in $(seq 1 200); do
-        for d in $(xenstore-list /local/domain/0/backend/virtio_disk 2>/dev/null); do
-            for v in $(xenstore-list /local/domain/0/backend/virtio_disk/$d 2>/dev/null); do
-                s=/local/domain/0/backend/virtio_disk/$d/$v/state
-                [ "$(xenstore-read $s 2>/dev/null)" = 1 ] && xenstore-write $s 2 && exit 0
-            done
+# The virtio disk's back-end: InitWait (2) once libxl has written it
+# (in the background, while xl create waits for it).
+backend_waiting() {
+    for d in $(xenstore-list /local/domain/0/backend/virtio_disk 2>/dev/null); do
+        for v in $(xenstore-list /local/domain/0/backend/virtio_disk/$d 2>/dev/null); do
+            s=/local/domain/0/backend/virtio_disk/$d/$v/state
+            [ "$(xenstore-read $s 2>/dev/null)" = 1 ] && xenstore-write $s 2 && return 0
         done
-        sleep 0.1
     done
-) &
+    return 1
+}
+WAIT_STEP=0.1 wait_until "the virtio disk's back-end written by libxl" 120 backend_waiting &
 $X/xl create -p /tmp/guest.cfg > /tmp/xl-create.log 2>&1
 grep -v 'xl.conf' /tmp/xl-create.log
 domid=$($X/xl domid guest 2>/dev/null)
-[ -n "$domid" ] || { echo "guest: FAIL (xl create)"; echo "guest: 0 passed, 1 failed"; exit 1; }
-LD_LIBRARY_PATH=/payload/ours ./mmio-dm "$domid" 32 300 > /tmp/dm.log 2>&1 &
+[ -n "$domid" ] || { bad "xl create"; summary guest; exit 1; }
+LD_LIBRARY_PATH=/payload/ours ./mmio-dm "$domid" 32 900 > /tmp/dm.log 2>&1 &
 dm=$!
-for i in $(seq 1 100); do grep -q '^dm: serving' /tmp/dm.log && break; kill -0 $dm 2>/dev/null || break; sleep 0.1; done
-grep -q '^dm: serving' /tmp/dm.log || { cat /tmp/dm.log; echo "guest: FAIL (device model did not start)"; }
+dm_up() { grep -q '^dm: serving' /tmp/dm.log || ! kill -0 $dm 2>/dev/null; }
+WAIT_STEP=0.2 wait_until "the device model serving (or gone)" 120 dm_up
+grep -q "^dm: serving" /tmp/dm.log && ok || { cat /tmp/dm.log; bad "the device model did not start"; }
 $X/xl unpause guest
 wait $dm
 dmrc=$?

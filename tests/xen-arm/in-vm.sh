@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside the arm64 dom0 (busybox sh), from /payload, on Xen 4.17 for Arm
+# Runs inside the arm64 dom0 (busybox sh), from /payload, on Xen for Arm
 # with CONFIG_IOREQ_SERVER. Each comparison uses a fresh target domain (same
 # domid) per library, so both start from the same state. (The x86 version is
 # tests/xen-hypervisor/in-vm.sh; the comparison is the same, the facts differ.)

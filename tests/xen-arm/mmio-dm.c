@@ -166,7 +166,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     dom = (domid_t)strtoul(argv[1], NULL, 0);
     irq = (uint32_t)strtoul(argv[2], NULL, 0);
-    time_t deadline = time(NULL) + atol(argv[3]);
+    /* a ceiling for a guest that never finishes, not a budget */
+    time_t start = time(NULL), deadline = start + atol(argv[3]);
 
     Dl_info lib;
     if (dladdr((void *)xendevicemodel_open, &lib) && lib.dli_fname)
@@ -241,8 +242,8 @@ int main(int argc, char **argv)
             break;
     }
     set_line(0);
-    printf("dm: %lu reads, %lu writes; report %s; %s\n", reads, writes, reported ? "received" : "missing",
-           done ? "guest done" : "stopped (timeout or domain gone)");
+    printf("dm: %lu reads, %lu writes; report %s; %s after %ld s\n", reads, writes, reported ? "received" : "missing",
+           done ? "guest done" : "stopped (timeout or domain gone)", (long)(time(NULL) - start));
     rc = xendevicemodel_set_ioreq_server_state(dmod, dom, id, 0);
     int rd = xendevicemodel_destroy_ioreq_server(dmod, dom, id);
     printf("dm: disable = %d, destroy = %d\n", rc, rd);

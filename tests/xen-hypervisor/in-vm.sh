@@ -25,5 +25,5 @@ handle_rules
 
 summary xen-check
 rc=$?
-[ -x ./guest.sh ] && { ./guest.sh || rc=1; }
+[ -f ./guest.sh ] && { sh ./guest.sh || rc=1; }
 exit $rc

@@ -2,8 +2,9 @@
 //! and IRQ (0xc: write 1 to raise INTx, 0 to lower it). Usage: pci-sum DOMID [SLOT]
 use std::sync::Arc;
 use xendevicemodel::DeviceModel;
-use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace};
-use xendevicemodel_ioreq::{Access, Config, Ctx, Device, IoRange, Sbdf, Session, Space};
+use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace, CONFIG};
+use xendevicemodel_ioreq::regs::{self, Registers};
+use xendevicemodel_ioreq::{Access, Bus, Config, Ctx, Device, IoRange, RegionId, Sbdf, Session};
 
 pub struct Sum {
     pub cfg: ConfigSpace,
@@ -19,28 +20,42 @@ impl Sum {
     }
 }
 
+impl Registers for Sum {
+    fn read_register(&mut self, _: &mut Ctx<'_>, _bar: RegionId, offset: u64) -> u32 {
+        match offset {
+            0 | 4 => self.regs[offset as usize / 4],
+            8 => self.regs[0].wrapping_add(self.regs[1]),
+            0xc => self.cfg.intx_pending() as u32,
+            _ => u32::MAX,
+        }
+    }
+
+    fn write_register(&mut self, ctx: &mut Ctx<'_>, _bar: RegionId, offset: u64, v: u32, mask: u32) {
+        match offset {
+            0 | 4 => self.regs[offset as usize / 4] = self.regs[offset as usize / 4] & !mask | v & mask,
+            0xc => drop(self.cfg.set_intx(ctx, v & 1 != 0)), // failures are logged by ConfigSpace
+            _ => {}
+        }
+    }
+}
+
 impl Device for Sum {
-    fn read(&mut self, _: &mut Ctx<'_>, a: Access) -> u64 {
-        match (a.space, self.cfg.bar_offset(a.space)) {
-            (Space::PciConfig { reg, .. }, _) => self.cfg.read(reg, a.size),
-            (_, Some((0, 0))) => self.regs[0] as u64,
-            (_, Some((0, 4))) => self.regs[1] as u64,
-            (_, Some((0, 8))) => self.regs[0].wrapping_add(self.regs[1]) as u64,
-            (_, Some((0, 0xc))) => self.cfg.intx_pending() as u64,
-            _ => u64::MAX,
+    fn regions(&self) -> Vec<(RegionId, IoRange)> {
+        self.cfg.regions()
+    }
+
+    fn read(&mut self, ctx: &mut Ctx<'_>, a: Access) -> u64 {
+        match a.region {
+            CONFIG => self.cfg.read(a.offset as u16, a.size),
+            _ => regs::read(self, ctx, a),
         }
     }
 
     fn write(&mut self, ctx: &mut Ctx<'_>, a: Access, v: u64) {
-        let _ = match (a.space, self.cfg.bar_offset(a.space)) {
-            (Space::PciConfig { reg, .. }, _) => self.cfg.write(ctx, reg, a.size, v),
-            (_, Some((0, off @ (0 | 4)))) => {
-                self.regs[off as usize / 4] = v as u32;
-                Ok(())
-            }
-            (_, Some((0, 0xc))) => self.cfg.set_intx(ctx, v & 1 != 0),
-            _ => Ok(()),
-        }; // failures are logged by ConfigSpace
+        match a.region {
+            CONFIG => drop(self.cfg.write(ctx, a.offset as u16, a.size, v)), // failures are logged
+            _ => regs::write(self, ctx, a, v),
+        }
     }
 }
 
@@ -49,11 +64,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let domid = args.get(1).ok_or("usage: pci-sum DOMID [SLOT]")?.parse()?;
     let slot = args.get(2).map_or(Ok(5), |s| s.parse())?;
-    let mut dev = Sum::new(slot);
-    let config = Config { ranges: vec![IoRange::Pci(dev.cfg.sbdf())], ..Config::default() };
+    let mut bus = Bus::new();
+    let dev = bus.add(Sum::new(slot));
+    let config = Config { stop_on_signals: true, ..Config::default() };
     let mut session = Session::open(Arc::new(DeviceModel::open()?), domid, config)?;
-    eprintln!("pci-sum: serving {} of domain {domid} (server {})", dev.cfg.sbdf(), session.id());
-    let exit = session.run(&mut dev)?;
+    eprintln!("pci-sum: serving {} of domain {domid} (server {})", bus.device(dev).cfg.sbdf(), session.id());
+    let exit = session.run(&mut bus)?; // until SIGINT, SIGTERM or SIGHUP
     eprintln!("pci-sum: {exit:?}, {:?}", session.stats());
     Ok(()) // dropping the session disables and destroys the server
 }

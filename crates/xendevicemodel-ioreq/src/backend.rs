@@ -6,31 +6,11 @@
 
 use crate::abi::{BufferedPage, IoreqPage};
 use crate::error::Result;
-use crate::request::Sbdf;
+use crate::guest::GuestChunk;
 use std::sync::Arc;
 use std::time::Duration;
-use xendevicemodel::{BufIoreq, DomId, IoServId};
-
-/// A range of the guest's address spaces that a server claims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IoRange {
-    /// Ports `start..=end`.
-    Port {
-        /// First port.
-        start: u16,
-        /// Last port.
-        end: u16,
-    },
-    /// Guest-physical addresses `start..=end`.
-    Mmio {
-        /// First address.
-        start: u64,
-        /// Last address.
-        end: u64,
-    },
-    /// A PCI function's config space.
-    Pci(Sbdf),
-}
+pub use xendevicemodel::IoRange;
+use xendevicemodel::{BufIoreq, DomId, IoServId, Sbdf};
 
 /// An interrupt to raise, lower or send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,8 +137,22 @@ pub trait Backend: Send + Sync {
     fn interrupt(&self, domid: DomId, irq: Interrupt) -> Result<()>;
     /// Opens an event channel device.
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>>;
-    /// Copies guest memory at `gpa` into `buf`.
-    fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()>;
-    /// Copies `buf` into guest memory at `gpa`.
-    fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()>;
+    /// Chunk `n` of the guest's memory (guest-physical addresses
+    /// `n * GuestChunk::BYTES ..`), mapped, from a cache if the backend
+    /// keeps one.
+    fn guest_chunk(&self, domid: DomId, n: u64) -> Result<GuestChunk>;
+    /// Drops cached guest mappings (the default has none).
+    fn invalidate_guest(&self, _domid: DomId) {}
+}
+
+impl core::fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Interrupt::IsaLevel { irq, level } => write!(f, "isa irq={irq} level={}", level as u8),
+            Interrupt::PciIntx { sbdf, pin, level } => write!(f, "pci-intx {sbdf} pin={pin} level={}", level as u8),
+            Interrupt::Msi { addr, data } => write!(f, "msi addr={addr:#x} data={data:#x}"),
+            Interrupt::Line { irq, level } => write!(f, "line irq={irq} level={}", level as u8),
+            Interrupt::LinkRoute { link, irq } => write!(f, "link-route link={link} irq={irq}"),
+        }
+    }
 }

@@ -1,34 +1,22 @@
-//! The user's side: the [`Device`] trait a device model implements, the
-//! [`Server`] handle it uses to claim ranges, raise interrupts and reach
-//! guest memory, and [`serve`], which turns one request into single
-//! accesses (repetitions, guest-memory data) for devices that only
+//! What a session hands requests to: the [`Handler`] trait (the
+//! [`Bus`](crate::Bus) implements it; a handler of one's own sees absolute
+//! addresses), the [`Server`] handle used to claim ranges, raise interrupts
+//! and reach guest memory, and [`serve`], which turns one request into
+//! single accesses (repetitions, guest-memory data) for handlers that only
 //! implement `read` and `write`.
 
 use crate::backend::{Backend, Interrupt, IoRange};
 use crate::error::{Error, Result};
+use crate::guest::{self, GuestChunk};
 use crate::request::{element, Data, Dir, Request, Sbdf, Size};
 use std::sync::Arc;
+pub use xendevicemodel::Space;
 use xendevicemodel::{DomId, Errno, IoServId, Logger};
 
-/// Where one access goes.
+/// One access of a given size at an absolute address: what
+/// [`Handler::read`] and [`Handler::write`] see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Space {
-    /// A port.
-    Port(u16),
-    /// A guest-physical address.
-    Mmio(u64),
-    /// A register of a PCI function's config space.
-    PciConfig {
-        /// The function.
-        sbdf: Sbdf,
-        /// The register.
-        reg: u16,
-    },
-}
-
-/// One access of a given size: what [`Device::read`] and [`Device::write`] see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Access {
+pub struct IoAccess {
     /// Where.
     pub space: Space,
     /// How many bytes.
@@ -104,14 +92,31 @@ impl Server {
         self.interrupt(Interrupt::LinkRoute { link, irq })
     }
 
-    /// Copies guest memory at `gpa` into `buf`.
+    /// Copies guest memory at guest-physical address `gpa` into `buf`.
+    /// Guest memory stays mapped between copies (the backend's cache of
+    /// [`GuestChunk`]s) until the guest's mappings change
+    /// ([`invalidate_guest`](Self::invalidate_guest)). Memory that is not
+    /// there (a hole, a frame Xen would not map) fails the copy, never faults.
     pub fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        self.backend.read_guest(self.domid, gpa, buf)
+        guest::split(gpa, buf.len(), |n, off, done, len| self.guest_chunk(n)?.read(off, &mut buf[done..done + len]))
+            .map_err(|e| doing(e, "read guest memory"))
     }
 
-    /// Copies `buf` into guest memory at `gpa`.
+    /// Copies `buf` into guest memory at guest-physical address `gpa`.
     pub fn write_guest(&self, gpa: u64, buf: &[u8]) -> Result<()> {
-        self.backend.write_guest(self.domid, gpa, buf)
+        guest::split(gpa, buf.len(), |n, off, done, len| self.guest_chunk(n)?.write(off, &buf[done..done + len]))
+            .map_err(|e| doing(e, "write guest memory"))
+    }
+
+    /// Chunk `n` of the guest's memory (64 KiB at `n * GuestChunk::BYTES`), mapped.
+    pub fn guest_chunk(&self, n: u64) -> Result<GuestChunk> {
+        self.backend.guest_chunk(self.domid, n)
+    }
+
+    /// Drops every cached guest mapping (the session does it when Xen sends
+    /// `IOREQ_TYPE_INVALIDATE`, after a ballooning or a memory map change).
+    pub fn invalidate_guest(&self) {
+        self.backend.invalidate_guest(self.domid)
     }
 
     /// Where the session logs.
@@ -120,11 +125,19 @@ impl Server {
     }
 }
 
+/// A system call's error, said to be `what`'s.
+fn doing(e: Error, what: &'static str) -> Error {
+    match e {
+        Error::Os { errno, .. } => Error::Os { what, errno },
+        e => e,
+    }
+}
+
 fn check_range(range: IoRange) -> Result<()> {
-    match range {
-        IoRange::Port { start, end } if start > end => Err(Error::InvalidRange),
-        IoRange::Mmio { start, end } if start > end => Err(Error::InvalidRange),
-        _ => Ok(()),
+    if range.is_valid() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRange)
     }
 }
 
@@ -145,23 +158,30 @@ impl core::ops::Deref for Ctx<'_> {
     }
 }
 
-/// An emulated device (or several): the session calls it for every request
-/// the guest makes to the ranges the session claimed.
+/// What a session hands every request to: a [`Bus`](crate::Bus) of
+/// devices, or a handler of one's own that decodes absolute addresses.
 ///
-/// Most devices implement [`read`](Self::read) and [`write`](Self::write)
+/// Most handlers implement [`read`](Self::read) and [`write`](Self::write)
 /// only: the default [`request`](Self::request) splits every request into
 /// single accesses, and copies guest memory for `rep ins/outs/movs`. A
-/// device may override `request` to see requests whole.
+/// handler may override `request` to see requests whole.
 ///
-/// Nothing a device returns can harm the shared page: the session writes a
+/// Nothing a handler returns can harm the shared page: the session writes a
 /// read's value, masked to the access size, into the slot's data field and
 /// nothing else.
-pub trait Device {
+pub trait Handler {
+    /// Claims what the handler decodes, before the session serves requests
+    /// ([`Session::run`](crate::Session::run) calls it first; the bus
+    /// claims its devices' ranges). The default claims nothing.
+    fn attach(&mut self, _server: &Server) -> Result<()> {
+        Ok(())
+    }
+
     /// A read of `access.size` bytes; the value's upper bits are ignored.
-    fn read(&mut self, ctx: &mut Ctx<'_>, access: Access) -> u64;
+    fn read(&mut self, ctx: &mut Ctx<'_>, access: IoAccess) -> u64;
 
     /// A write of `value` (already masked to `access.size`).
-    fn write(&mut self, ctx: &mut Ctx<'_>, access: Access, value: u64);
+    fn write(&mut self, ctx: &mut Ctx<'_>, access: IoAccess, value: u64);
 
     /// One whole request; returns the value of a read with immediate data
     /// (ignored otherwise). The default calls [`serve`].
@@ -172,16 +192,17 @@ pub trait Device {
     /// The guest's RTC offset changed.
     fn time_offset(&mut self, _ctx: &mut Ctx<'_>, _offset: u64) {}
 
-    /// Drop any cached guest mappings.
+    /// Guest memory mappings must be dropped (the session has already
+    /// dropped the server's cache).
     fn invalidate(&mut self, _ctx: &mut Ctx<'_>) {}
 }
 
-/// Serves one request with single [`Device::read`]/[`Device::write`]
+/// Serves one request with single [`Handler::read`]/[`Handler::write`]
 /// accesses, as QEMU does: a port access repeats on the same port, an MMIO
 /// access walks addresses; with guest data, element `i` is copied to or
 /// from guest memory (a failed copy is logged and ends the request early).
 /// Returns the value of the last read (0 for writes).
-pub fn serve<D: Device + ?Sized>(dev: &mut D, ctx: &mut Ctx<'_>, req: &Request) -> u64 {
+pub fn serve<H: Handler + ?Sized>(dev: &mut H, ctx: &mut Ctx<'_>, req: &Request) -> u64 {
     // Where element `i` goes: ports and config registers stay put, MMIO walks.
     let (target, size, dir, count, df, data) = match *req {
         Request::Pio { port, size, dir, count, df, data } => (Space::Port(port), size, dir, count, df, data),
@@ -205,7 +226,7 @@ pub fn serve<D: Device + ?Sized>(dev: &mut D, ctx: &mut Ctx<'_>, req: &Request) 
     let n = size.bytes() as usize;
     let mut last = 0;
     for i in 0..count {
-        let access = Access { space: space_of(i), size };
+        let access = IoAccess { space: space_of(i), size };
         match (dir, data) {
             (Dir::Read, Data::Value(_)) => last = dev.read(ctx, access) & size.mask(),
             (Dir::Write, Data::Value(v)) => dev.write(ctx, access, v),

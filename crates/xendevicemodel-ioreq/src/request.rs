@@ -10,6 +10,7 @@
 
 use crate::abi::*;
 use core::fmt;
+pub use xendevicemodel::Sbdf;
 
 /// Bytes per access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,47 +71,6 @@ pub enum Data {
     /// In guest memory at this guest-physical address (`rep ins/outs/movs`):
     /// element `i` is at `gpa + i * size`, or `gpa - i * size` with `df`.
     Guest(u64),
-}
-
-/// A PCI function's address: segment, bus, device (0-31), function (0-7),
-/// packed as `segment << 16 | bus << 8 | device << 3 | function`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Sbdf(pub u32);
-
-impl Sbdf {
-    /// The function `segment:bus:device.function` (device and function are
-    /// truncated to 5 and 3 bits).
-    pub const fn new(segment: u16, bus: u8, device: u8, function: u8) -> Self {
-        Sbdf(((segment as u32) << 16) | ((bus as u32) << 8) | (((device & 0x1f) as u32) << 3) | (function & 7) as u32)
-    }
-    /// The segment.
-    pub const fn segment(self) -> u16 {
-        (self.0 >> 16) as u16
-    }
-    /// The bus.
-    pub const fn bus(self) -> u8 {
-        (self.0 >> 8) as u8
-    }
-    /// The device (slot).
-    pub const fn device(self) -> u8 {
-        ((self.0 >> 3) & 0x1f) as u8
-    }
-    /// The function.
-    pub const fn function(self) -> u8 {
-        (self.0 & 7) as u8
-    }
-}
-
-impl fmt::Display for Sbdf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:02x}:{:02x}.{}", self.segment(), self.bus(), self.device(), self.function())
-    }
-}
-
-impl fmt::Debug for Sbdf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
 }
 
 /// A request from the guest, decoded and checked.
@@ -281,7 +241,7 @@ pub fn decode(r: &RawIoreq) -> Result<Request, Refusal> {
                 return Err(Refusal::PciRegister(reg));
             }
             let data = data_of(r, dir, size, size.bytes() as u64)?;
-            Ok(Request::PciConfig { sbdf: Sbdf((r.addr >> 32) as u32), reg: reg as u16, size, dir, data })
+            Ok(Request::PciConfig { sbdf: Sbdf::from_raw((r.addr >> 32) as u32), reg: reg as u16, size, dir, data })
         }
         IOREQ_TYPE_TIMEOFFSET => Ok(Request::TimeOffset { offset: r.data }),
         IOREQ_TYPE_INVALIDATE => Ok(Request::Invalidate),
@@ -451,7 +411,7 @@ mod tests {
     #[test]
     fn pci_config() {
         let sbdf = Sbdf::new(0, 0, 5, 0);
-        let addr = (sbdf.0 as u64) << 32 | 0x10;
+        let addr = ((sbdf.raw() as u64) << 32) | 0x10;
         assert_eq!(
             decode(&raw(IOREQ_TYPE_PCI_CONFIG, addr, 4, 1, false)),
             Ok(Request::PciConfig { sbdf, reg: 0x10, size: Size::B4, dir: Dir::Write, data: Data::Value(0xcafe_f00d) })

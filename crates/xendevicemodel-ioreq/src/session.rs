@@ -19,9 +19,9 @@
 
 use crate::abi::*;
 use crate::backend::{Backend, Events, IoRange, Pages, Stopper, Wake};
-use crate::device::{refused, Ctx, Device, Server};
+use crate::device::{refused, Ctx, Handler, Server};
 use crate::error::{Error, Result};
-use crate::request::{decode, decode_buffered, Refusal};
+use crate::request::{decode, decode_buffered, Refusal, Request};
 use crate::xen::Xen;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +38,9 @@ pub struct Config {
     /// Where refusals and teardown failures are reported (default: stderr).
     pub logger: Logger,
     /// Whether SIGINT, SIGTERM and SIGHUP end [`Session::run`] with
-    /// [`Exit::Signal`] (default: yes). The handlers are process-wide and
-    /// installed at the first session that asks.
+    /// [`Exit::Signal`] (default: no: no signal handler is installed
+    /// unless asked). The handlers are process-wide and installed at the
+    /// first session that asks.
     pub stop_on_signals: bool,
     /// How often `run` looks at the buffered page without a notification
     /// (default: 100 ms, as QEMU).
@@ -52,7 +53,7 @@ impl Default for Config {
             buffered: BufIoreq::Off,
             ranges: Vec::new(),
             logger: Logger::stderr(),
-            stop_on_signals: true,
+            stop_on_signals: false,
             buffered_poll: Duration::from_millis(100),
         }
     }
@@ -89,7 +90,7 @@ pub struct Stats {
 }
 
 /// An IOREQ server for one domain, with its pages mapped and its event
-/// channels bound: serves the guest's requests to a [`Device`].
+/// channels bound: serves the guest's requests to a [`Handler`] (usually a [`Bus`](crate::Bus)).
 ///
 /// The session owns every mapping and descriptor; dropping it disables and
 /// destroys the server.
@@ -127,7 +128,7 @@ impl Session {
         Session::with_backend(Arc::new(xen), domid, config)
     }
 
-    /// Sets up a session on any [`Backend`] (the [`sim`](crate::sim) one in tests).
+    /// Sets up a session on any [`Backend`] (the simulated one of the xendevicemodel-ioreq-sim crate in tests).
     pub fn with_backend(backend: Arc<dyn Backend>, domid: DomId, config: Config) -> Result<Session> {
         let logger = config.logger.clone();
         let nr = backend.nr_vcpus(domid)?;
@@ -232,7 +233,7 @@ impl Session {
     /// Serves requests until a [`Stopper`] or a signal ends it. An error of
     /// the event channel or of a notification ends it too (the vCPU could not
     /// be answered). Dropping the session afterwards tears the server down.
-    pub fn run<D: Device + ?Sized>(&mut self, dev: &mut D) -> Result<Exit> {
+    pub fn run<D: Handler + ?Sized>(&mut self, dev: &mut D) -> Result<Exit> {
         loop {
             if let Some(exit) = self.run_once(dev, self.poll)? {
                 return Ok(exit);
@@ -242,7 +243,9 @@ impl Session {
 
     /// Waits once (at most `timeout`; `Some(Duration::ZERO)` does not wait)
     /// and serves what is pending. `Some(exit)` when the loop should end.
-    pub fn run_once<D: Device + ?Sized>(&mut self, dev: &mut D, timeout: Option<Duration>) -> Result<Option<Exit>> {
+    pub fn run_once<D: Handler + ?Sized>(&mut self, dev: &mut D, timeout: Option<Duration>) -> Result<Option<Exit>> {
+        // Claims what the handler decodes (once; again after it changed).
+        dev.attach(&self.server)?;
         let events = self.events.as_mut().expect("a session has events until it is closed");
         let n = match events.wait(&mut self.fired, timeout)? {
             Wake::Ports(n) => n.min(self.fired.len()),
@@ -273,7 +276,7 @@ impl Session {
     }
 
     /// Serves vCPU `v`'s slot after its port fired.
-    fn serve_vcpu<D: Device + ?Sized>(&mut self, dev: &mut D, v: u32, port: u32) -> Result<()> {
+    fn serve_vcpu<D: Handler + ?Sized>(&mut self, dev: &mut D, v: u32, port: u32) -> Result<()> {
         let pages = self.pages.as_ref().expect("a session has pages until it is closed");
         let Some(slot) = pages.ioreq().slot(v) else {
             // Not reachable: vCPUs are checked against the page at setup.
@@ -300,6 +303,9 @@ impl Session {
         let mut ctx = Ctx { server: &self.server, vcpu: Some(v) };
         let value = match decode(&raw) {
             Ok(req) => {
+                if req == Request::Invalidate {
+                    self.server.invalidate_guest();
+                }
                 let value = dev.request(&mut ctx, &req);
                 self.stats.served += 1;
                 match req.size() {
@@ -339,7 +345,7 @@ impl Session {
     }
 
     /// Delivers every complete entry of the buffered page.
-    fn drain_buffered<D: Device + ?Sized>(&mut self, dev: &mut D) {
+    fn drain_buffered<D: Handler + ?Sized>(&mut self, dev: &mut D) {
         let Some(bp) = self.pages.as_ref().and_then(|p| p.buffered()) else { return };
         loop {
             let rp = bp.read_pointer();
@@ -425,6 +431,6 @@ mod tests {
         send_sync::<crate::Server>();
         send_sync::<crate::Stopper>();
         send_sync::<crate::Xen>();
-        send_sync::<crate::sim::SimXen>();
+        send::<crate::Bus>();
     }
 }

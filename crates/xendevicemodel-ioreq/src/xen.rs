@@ -1,32 +1,39 @@
 //! [`Xen`]: the [`Backend`] for a real hypervisor. Device-model operations
 //! go through a [`DeviceModel`]; pages are mapped and event channels bound
-//! with `/dev/xen/privcmd` and `/dev/xen/evtchn` directly (the `os` module),
-//! as libxenforeignmemory and libxenevtchn would, with no C library.
+//! with `/dev/xen/privcmd` and `/dev/xen/evtchn` directly (the safe crate's
+//! OS layer, `xendevicemodel::os`), as libxenforeignmemory and libxenevtchn
+//! would, with no C library; eventfd and epoll are vmm-sys-util's.
 
-use crate::abi::{BufferedPage, IoreqPage, PAGE_SIZE};
+use crate::abi::{BufferedPage, IoreqPage};
 use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
 use crate::error::{Error, Result};
-use crate::os;
+use crate::guest::{self, GuestChunk};
+use crate::signals;
 use std::sync::Arc;
 use std::time::Duration;
-use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId, IoSpace};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
+use xendevicemodel::os::{self, Evtchn, Mapper, Mapping};
+use xendevicemodel::{BufIoreq, DeviceModel, DomId, Errno, IoServId};
 
 /// The real hypervisor, reached through a [`DeviceModel`] and privcmd.
 #[derive(Debug)]
 pub struct Xen {
     dm: Arc<DeviceModel>,
-    privcmd: os::Privcmd,
+    privcmd: Mapper,
+    /// Guest memory, mapped on first use and kept (see the `guest` module).
+    guest: guest::Cache<GuestChunk>,
 }
 
 impl Xen {
     /// Uses `dm` for device-model operations and opens `/dev/xen/privcmd`
     /// for mappings.
     pub fn new(dm: Arc<DeviceModel>) -> Result<Self> {
-        if !os::page_size_ok() {
+        if !os::page_size_is_xens() {
             return Err(Error::Unsupported("the system's page size is not Xen's 4 KiB"));
         }
-        let privcmd = os::Privcmd::open().map_err(|errno| Error::Os { what: "open /dev/xen/privcmd", errno })?;
-        Ok(Xen { dm, privcmd })
+        let privcmd = Mapper::open().map_err(|errno| Error::Os { what: "open /dev/xen/privcmd", errno })?;
+        Ok(Xen { dm, privcmd, guest: guest::Cache::default() })
     }
 
     /// The device-model handle.
@@ -34,39 +41,29 @@ impl Xen {
         &self.dm
     }
 
-    /// Copies between `buf` and guest memory at `gpa`, a page at a time.
-    fn guest(
-        &self,
-        domid: DomId,
-        gpa: u64,
-        len: usize,
-        mut each: impl FnMut(&os::ForeignPage, usize, usize, usize),
-    ) -> Result<()> {
-        let mut done = 0usize;
-        while done < len {
-            let at = gpa.checked_add(done as u64).ok_or(Error::Os { what: "guest memory", errno: Errno::EFAULT })?;
-            let off = (at % PAGE_SIZE as u64) as usize;
-            let n = (PAGE_SIZE - off).min(len - done);
-            let page = self
-                .privcmd
-                .map_foreign(domid, at / PAGE_SIZE as u64)
-                .map_err(|errno| Error::Os { what: "map guest memory", errno })?;
-            each(&page, off, done, n);
-            done += n;
-        }
-        Ok(())
+    /// Maps chunk `n` of `domid`'s memory (frames n * 16 ..).
+    fn map_chunk(&self, domid: DomId, n: u64) -> Result<Mapping> {
+        let first = n * guest::CHUNK_PAGES as u64;
+        let gfns: Vec<u64> = (first..first + guest::CHUNK_PAGES as u64).collect();
+        self.privcmd.map_foreign(domid, &gfns).map_err(|errno| Error::Os { what: "map guest memory", errno })
+    }
+
+    /// How many 64 KiB chunks of guest memory were mapped so far (each
+    /// stays mapped for every later copy until invalidated).
+    pub fn guest_chunks_mapped(&self) -> u64 {
+        self.guest.mapped()
     }
 }
 
 struct XenPages {
-    map: os::ResourceMapping,
+    map: Mapping,
     buffered: bool,
 }
 
 impl Pages for XenPages {
     fn ioreq(&self) -> &IoreqPage {
         // With a buffered page it is frame 0 of the mapping, ours frame 1.
-        self.map.ioreq_page(self.buffered as u32)
+        self.map.ioreq_page(self.buffered as usize)
     }
     fn buffered(&self) -> Option<&BufferedPage> {
         self.buffered.then(|| self.map.buffered_page(0))
@@ -74,11 +71,18 @@ impl Pages for XenPages {
 }
 
 struct XenEvents {
-    evtchn: os::Evtchn,
+    evtchn: Evtchn,
     bound: Vec<u32>,
-    stop: Arc<os::EventFd>,
-    signals: Option<i32>,
+    stop: Arc<EventFd>,
+    /// Waits for the event channel, the stopper and, if asked, the signals.
+    epoll: Epoll,
+    signals: bool,
 }
+
+/// What woke the epoll wait (its events' data).
+const TOKEN_EVTCHN: u64 = 0;
+const TOKEN_STOP: u64 = 1;
+const TOKEN_SIGNAL: u64 = 2;
 
 impl Events for XenEvents {
     fn bind(&mut self, domid: DomId, remote_port: u32) -> Result<u32> {
@@ -113,12 +117,19 @@ impl Events for XenEvents {
             return Ok(Wake::Ports(n));
         }
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
-        let ready = os::poll_readable([self.evtchn.raw(), self.stop.raw(), self.signals.unwrap_or(-1)], ms)
-            .map_err(|errno| Error::Os { what: "poll", errno })?;
-        if ready[2] || (self.signals.is_some() && os::signalled().is_some()) {
-            return Ok(Wake::Signal(os::signalled().unwrap_or(0)));
+        let mut ready = [EpollEvent::default(); 3];
+        let n = match self.epoll.wait(ms, &mut ready) {
+            Ok(n) => n,
+            // A signal without a handler of ours: nothing happened here.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(Error::Os { what: "epoll", errno: io_errno(e) }),
+        };
+        let woke = |token| ready[..n].iter().any(|e| e.data() == token);
+        if woke(TOKEN_SIGNAL) || (self.signals && signals::signalled().is_some()) {
+            return Ok(Wake::Signal(signals::signalled().unwrap_or(0)));
         }
-        if ready[1] && self.stop.take() {
+        // Reading clears the counter (it is non-blocking: EAGAIN if not signalled).
+        if woke(TOKEN_STOP) && self.stop.read().is_ok() {
             return Ok(Wake::Stopped);
         }
         match read(&self.evtchn, ports)? {
@@ -129,7 +140,8 @@ impl Events for XenEvents {
 
     fn stopper(&self) -> Stopper {
         let stop = self.stop.clone();
-        Stopper::new(move || stop.signal())
+        // A full counter only means it is signalled already.
+        Stopper::new(move || drop(stop.write(1)))
     }
 }
 
@@ -175,17 +187,7 @@ impl Backend for Xen {
     }
 
     fn claim(&self, domid: DomId, id: IoServId, range: IoRange, claim: bool) -> Result<()> {
-        let dm = &self.dm;
-        let r = match (range, claim) {
-            (IoRange::Port { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
-            (IoRange::Port { start, end }, false) => {
-                dm.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into())
-            }
-            (IoRange::Mmio { start, end }, true) => dm.map_io_range(domid, id, IoSpace::Mmio, start, end),
-            (IoRange::Mmio { start, end }, false) => dm.unmap_io_range(domid, id, IoSpace::Mmio, start, end),
-            (IoRange::Pci(s), true) => dm.map_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
-            (IoRange::Pci(s), false) => dm.unmap_pcidev(domid, id, s.segment(), s.bus(), s.device(), s.function()),
-        };
+        let r = if claim { self.dm.map_range(domid, id, range) } else { self.dm.unmap_range(domid, id, range) };
         Ok(r?)
     }
 
@@ -204,22 +206,32 @@ impl Backend for Xen {
     }
 
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>> {
-        let evtchn = os::Evtchn::open().map_err(|errno| Error::Os { what: "open /dev/xen/evtchn", errno })?;
-        let stop = Arc::new(os::EventFd::new().map_err(|errno| Error::Os { what: "eventfd", errno })?);
-        let signals = if stop_on_signals {
-            Some(os::signal_pipe().map_err(|errno| Error::Os { what: "signal pipe", errno })?)
-        } else {
-            None
+        let evtchn = Evtchn::open().map_err(|errno| Error::Os { what: "open /dev/xen/evtchn", errno })?;
+        let os_err = |what| move |e: std::io::Error| Error::Os { what, errno: io_errno(e) };
+        let stop = Arc::new(EventFd::new(EFD_CLOEXEC | EFD_NONBLOCK).map_err(os_err("eventfd"))?);
+        let epoll = Epoll::new().map_err(os_err("epoll"))?;
+        let add = |fd: std::os::fd::RawFd, token| {
+            epoll.ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, token)).map_err(os_err("epoll"))
         };
-        Ok(Box::new(XenEvents { evtchn, bound: Vec::new(), stop, signals }))
+        use std::os::fd::AsRawFd;
+        add(evtchn.as_raw_fd(), TOKEN_EVTCHN)?;
+        add(stop.as_raw_fd(), TOKEN_STOP)?;
+        if stop_on_signals {
+            let wake = signals::install().map_err(|errno| Error::Os { what: "signal handlers", errno })?;
+            add(wake.as_raw_fd(), TOKEN_SIGNAL)?;
+        }
+        Ok(Box::new(XenEvents { evtchn, bound: Vec::new(), stop, epoll, signals: stop_on_signals }))
     }
 
-    fn read_guest(&self, domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        let len = buf.len();
-        self.guest(domid, gpa, len, |page, off, done, n| page.read(off, &mut buf[done..done + n]))
+    fn guest_chunk(&self, domid: DomId, n: u64) -> Result<GuestChunk> {
+        self.guest.get(domid, n, || GuestChunk::new(n, Arc::new(self.map_chunk(domid, n)?), 0))
     }
 
-    fn write_guest(&self, domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
-        self.guest(domid, gpa, buf.len(), |page, off, done, n| page.write(off, &buf[done..done + n]))
+    fn invalidate_guest(&self, _domid: DomId) {
+        self.guest.clear();
     }
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }

@@ -19,6 +19,10 @@
 //! - [`device::VirtioDevice`]: what a device implements (type, features,
 //!   configuration, queue sizes, processing).
 //! - [`driver`]: the driver's side of a queue, for tests and simulators.
+//! - `ioreq::PciTransport` (feature `ioreq`): all of the above as a PCI
+//!   function on the `xendevicemodel-ioreq` toolkit's bus, with MSI-X (and
+//!   INTx while MSI-X is off), BARs claimed where the guest puts them, and
+//!   queues served from the guest's memory.
 //!
 //! Guest memory is anything that implements vm-memory's `GuestMemory` (every
 //! `GuestMemoryBackend` does): a foreign mapping of a Xen guest in a device
@@ -29,6 +33,8 @@
 pub mod chain;
 pub mod device;
 pub mod driver;
+#[cfg(feature = "ioreq")]
+pub mod ioreq;
 pub mod pci;
 pub mod ring;
 

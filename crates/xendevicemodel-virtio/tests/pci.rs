@@ -95,7 +95,7 @@ fn features(t: &mut VirtioPci<Echo>) -> u64 {
     t.bar_write(&m, DFSELECT, 4, 0);
     let lo = t.bar_read(DF, 4);
     t.bar_write(&m, DFSELECT, 4, 1);
-    lo | t.bar_read(DF, 4) << 32
+    lo | (t.bar_read(DF, 4) << 32)
 }
 
 /// Linux's probe up to FEATURES_OK; returns the status read back.
@@ -272,7 +272,7 @@ fn feature_negotiation_refuses_what_was_not_offered_and_legacy_drivers() {
     t.bar_write(&m, DFSELECT, 4, 2);
     assert_eq!(t.bar_read(DF, 4), 0, "no feature bits past 63");
     // Without VERSION_1, and with a bit the device does not have.
-    for accept in [FEATURES & !pci::F_VERSION_1, FEATURES | 1 << 5, 1 << 40] {
+    for accept in [FEATURES & !pci::F_VERSION_1, FEATURES | (1 << 5), 1 << 40] {
         let s = negotiate(&mut t, &m, accept);
         assert_eq!(s & status::FEATURES_OK, 0, "accepting {accept:#x}");
         assert_eq!(s, status::ACKNOWLEDGE | status::DRIVER);

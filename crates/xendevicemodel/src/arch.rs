@@ -1,6 +1,6 @@
 //! Everything that differs between the architectures Debian ships Xen's
 //! library for (amd64, arm64, armhf), in one place and checked at compile
-//! time: `os.rs` asserts that the kernel structures it builds have exactly
+//! time: the `os` module asserts that the kernel structures it builds have exactly
 //! these sizes and ioctl numbers, and `abi.rs` that Xen's dm_op structures
 //! (identical on all three: fixed-width fields, explicit padding, 64-bit
 //! fields 8-byte aligned) have the sizes of Xen's public header.
@@ -11,6 +11,9 @@
 //! | `privcmd_dm_op_t` | 16 bytes | 16 bytes | 8 bytes |
 //! | `IOCTL_PRIVCMD_DM_OP` | `0x00105005` | `0x00105005` | `0x00085005` |
 //! | `IOCTL_PRIVCMD_RESTRICT` | `0x00025006` | `0x00025006` | `0x00025006` |
+//! | `IOCTL_PRIVCMD_MMAPBATCH_V2` | `0x00205004` | `0x00205004` | `0x00185004` |
+//! | `IOCTL_PRIVCMD_MMAP_RESOURCE` | `0x00205007` | `0x00205007` | `0x00205007` |
+//! | `IOCTL_EVTCHN_BIND_INTERDOMAIN`, `_UNBIND`, `_NOTIFY` | `0x00084501`, `0x00044503`, `0x00044504` | same | same |
 //! | `xen_pfn_t` (C API) | `unsigned long` (64) | `uint64_t` | `uint64_t` |
 //! | `unsigned long` (dirty bitmap words) | 64 | 64 | 32 |
 //! | dm_ops Xen 4.17 serves | all but `set_irq_level` | IOREQ servers, `set_irq_level`, `nr_vcpus` (below) | as aarch64 |
@@ -67,6 +70,24 @@ pub const IOCTL_PRIVCMD_DM_OP: u32 = 0x0010_5005;
 pub const IOCTL_PRIVCMD_DM_OP: u32 = 0x0008_5005;
 /// `IOCTL_PRIVCMD_RESTRICT`: `_IOC(_IOC_NONE, 'P', 6, sizeof(domid_t))`.
 pub const IOCTL_PRIVCMD_RESTRICT: u32 = 0x0002_5006;
+/// `IOCTL_PRIVCMD_MMAPBATCH_V2`: `_IOC(_IOC_NONE, 'P', 4,
+/// sizeof(privcmd_mmapbatch_v2_t))`, two user pointers at its end.
+#[cfg(target_pointer_width = "64")]
+pub const IOCTL_PRIVCMD_MMAPBATCH_V2: u32 = 0x0020_5004;
+/// `IOCTL_PRIVCMD_MMAPBATCH_V2`: `_IOC(_IOC_NONE, 'P', 4,
+/// sizeof(privcmd_mmapbatch_v2_t))`, two user pointers at its end.
+#[cfg(target_pointer_width = "32")]
+pub const IOCTL_PRIVCMD_MMAPBATCH_V2: u32 = 0x0018_5004;
+/// `IOCTL_PRIVCMD_MMAP_RESOURCE`: `_IOC(_IOC_NONE, 'P', 7,
+/// sizeof(privcmd_mmap_resource_t))`, 32 bytes everywhere (its 64-bit fields
+/// are 8-byte aligned on armhf too).
+pub const IOCTL_PRIVCMD_MMAP_RESOURCE: u32 = 0x0020_5007;
+/// `IOCTL_EVTCHN_BIND_INTERDOMAIN`: `_IOC(_IOC_NONE, 'E', 1, 8)`.
+pub const IOCTL_EVTCHN_BIND_INTERDOMAIN: u32 = 0x0008_4501;
+/// `IOCTL_EVTCHN_UNBIND`: `_IOC(_IOC_NONE, 'E', 3, 4)`.
+pub const IOCTL_EVTCHN_UNBIND: u32 = 0x0004_4503;
+/// `IOCTL_EVTCHN_NOTIFY`: `_IOC(_IOC_NONE, 'E', 4, 4)`.
+pub const IOCTL_EVTCHN_NOTIFY: u32 = 0x0004_4504;
 
 /// Whether the hypervisor serves `XEN_DMOP_set_irq_level` here (x86 Xen
 /// answers `EOPNOTSUPP`; it exists for Arm's interrupt controller).

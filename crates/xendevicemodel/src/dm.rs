@@ -5,10 +5,11 @@
 //! privcmd's `IOCTL_PRIVCMD_DM_OP` or, on kernels without that ioctl, through
 //! libxencall. Requests are byte for byte those of Xen's libxendevicemodel.
 
-use crate::abi::{self, *};
+use crate::abi::*;
 use crate::error::{Errno, Error, InvalidArgument, Result};
 use crate::log::Logger;
 use crate::os::{Buf, Generation, Privcmd, UserPtr, Xencall};
+use crate::space::{IoRange, IoSpace, Sbdf};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// How the hypervisor buffers an IOREQ server's buffered ioreqs
@@ -22,15 +23,6 @@ pub enum BufIoreq {
     Legacy = 1,
     /// Buffered ioreqs with atomic read pointer updates.
     Atomic = 2,
-}
-
-/// Which address space a range claimed by an IOREQ server is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IoSpace {
-    /// I/O ports.
-    Port,
-    /// Guest-physical memory (MMIO).
-    Mmio,
 }
 
 /// What an emulator needs to serve an IOREQ server
@@ -306,38 +298,39 @@ impl DeviceModel {
         self.call(domid, DmOp::new(UnmapIoRange { id, type_, start, end })).map(drop)
     }
 
-    /// Claims the config space of PCI function `segment:bus:device.function`
-    /// for server `id` (device 0..=31, function 0..=7, else
-    /// [`Error::InvalidArgument`] before anything is sent).
+    /// Claims the config space of PCI function `sbdf` for server `id`.
     #[inline]
-    pub fn map_pcidev(
-        &self,
-        domid: DomId,
-        id: IoServId,
-        segment: u16,
-        bus: u8,
-        device: u8,
-        function: u8,
-    ) -> Result<()> {
-        let sbdf = checked_sbdf(segment, bus, device, function)?;
-        let body = MapIoRange { id, type_: XEN_DMOP_IO_RANGE_PCI, start: sbdf, end: sbdf };
-        self.call(domid, DmOp::new(body)).map(drop)
+    pub fn map_pcidev(&self, domid: DomId, id: IoServId, sbdf: Sbdf) -> Result<()> {
+        let at = sbdf.raw() as u64;
+        self.call(domid, DmOp::new(MapIoRange { id, type_: XEN_DMOP_IO_RANGE_PCI, start: at, end: at })).map(drop)
     }
 
     /// Releases a PCI function claimed with [`map_pcidev`](Self::map_pcidev).
     #[inline]
-    pub fn unmap_pcidev(
-        &self,
-        domid: DomId,
-        id: IoServId,
-        segment: u16,
-        bus: u8,
-        device: u8,
-        function: u8,
-    ) -> Result<()> {
-        let sbdf = checked_sbdf(segment, bus, device, function)?;
-        let body = UnmapIoRange { id, type_: XEN_DMOP_IO_RANGE_PCI, start: sbdf, end: sbdf };
-        self.call(domid, DmOp::new(body)).map(drop)
+    pub fn unmap_pcidev(&self, domid: DomId, id: IoServId, sbdf: Sbdf) -> Result<()> {
+        let at = sbdf.raw() as u64;
+        self.call(domid, DmOp::new(UnmapIoRange { id, type_: XEN_DMOP_IO_RANGE_PCI, start: at, end: at })).map(drop)
+    }
+
+    /// Claims `range` (ports, MMIO or a PCI function) for server `id`; a
+    /// range whose start is after its end is [`Error::InvalidArgument`].
+    pub fn map_range(&self, domid: DomId, id: IoServId, range: IoRange) -> Result<()> {
+        match range {
+            _ if !range.is_valid() => Err(Error::InvalidArgument(InvalidArgument::Range)),
+            IoRange::Port { start, end } => self.map_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
+            IoRange::Mmio { start, end } => self.map_io_range(domid, id, IoSpace::Mmio, start, end),
+            IoRange::Pci(sbdf) => self.map_pcidev(domid, id, sbdf),
+        }
+    }
+
+    /// Releases a range claimed with [`map_range`](Self::map_range).
+    pub fn unmap_range(&self, domid: DomId, id: IoServId, range: IoRange) -> Result<()> {
+        match range {
+            _ if !range.is_valid() => Err(Error::InvalidArgument(InvalidArgument::Range)),
+            IoRange::Port { start, end } => self.unmap_io_range(domid, id, IoSpace::Port, start.into(), end.into()),
+            IoRange::Mmio { start, end } => self.unmap_io_range(domid, id, IoSpace::Mmio, start, end),
+            IoRange::Pci(sbdf) => self.unmap_pcidev(domid, id, sbdf),
+        }
     }
 
     /// Claims (`flags` = [`XEN_DMOP_IOREQ_MEM_ACCESS_WRITE`]) or releases (0)
@@ -638,14 +631,4 @@ fn space_type(space: IoSpace) -> u32 {
         IoSpace::Port => XEN_DMOP_IO_RANGE_PORT,
         IoSpace::Mmio => XEN_DMOP_IO_RANGE_MEMORY,
     }
-}
-
-fn checked_sbdf(segment: u16, bus: u8, device: u8, function: u8) -> Result<u64> {
-    if device > 0x1f {
-        return Err(Error::InvalidArgument(InvalidArgument::PciDevice));
-    }
-    if function > 7 {
-        return Err(Error::InvalidArgument(InvalidArgument::PciFunction));
-    }
-    Ok(abi::pci_sbdf(segment, bus, device, function))
 }

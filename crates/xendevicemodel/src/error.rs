@@ -159,6 +159,8 @@ pub enum InvalidArgument {
     TooManyExtents,
     /// A NULL out-pointer where the C API needs one.
     NullPointer,
+    /// A range whose start is after its end.
+    Range,
 }
 
 impl fmt::Display for InvalidArgument {
@@ -171,6 +173,7 @@ impl fmt::Display for InvalidArgument {
             InvalidArgument::BitmapTooShort => "bitmap shorter than ceil(nr / 8) bytes",
             InvalidArgument::TooManyExtents => "more than 2^32 - 1 extents",
             InvalidArgument::NullPointer => "NULL out-pointer",
+            InvalidArgument::Range => "range start is after its end",
         })
     }
 }

@@ -13,14 +13,14 @@
 //! replacement for that C library.
 //!
 //! ```no_run
-//! use xendevicemodel::{BufIoreq, DeviceModel, IoSpace};
+//! use xendevicemodel::{BufIoreq, DeviceModel, IoSpace, Sbdf};
 //!
 //! # fn main() -> xendevicemodel::Result<()> {
 //! let domid = 5;
 //! let dm = DeviceModel::open()?;
 //! let id = dm.create_ioreq_server(domid, BufIoreq::Off)?;
 //! dm.map_io_range(domid, id, IoSpace::Port, 0x3f8, 0x3ff)?; // a UART
-//! dm.map_pcidev(domid, id, 0, 0, 3, 0)?; // 0000:00:03.0
+//! dm.map_pcidev(domid, id, Sbdf::new(0, 0, 3, 0))?; // 0000:00:03.0
 //! dm.set_ioreq_server_state(domid, id, true)?;
 //! // ... serve the ioreq pages (see Xen's public/hvm/ioreq.h) ...
 //! dm.set_isa_irq_level(domid, 4, true)?;
@@ -55,24 +55,39 @@
 //! ## Layout
 //! - `abi`: Xen's dm_op structures, encoded safely at Xen's offsets;
 //! - `arch`: what differs between x86_64, arm64 and armhf, checked at compile time;
-//! - `os`: the only module with `unsafe` code: privcmd, libxencall, fork
-//!   detection;
-//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`].
+//! - [`os`]: the OS layer, for this crate and the ioreq toolkit, and the only
+//!   module with `unsafe` code (the compiler enforces it): privcmd,
+//!   libxencall, fork detection, privcmd mappings, `/dev/xen/evtchn`;
+//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`];
+//! - `space`: [`IoSpace`], [`IoRange`], [`Space`], [`Sbdf`], the vocabulary shared with the toolkit;
+//! - [`ioreq`]: the pages an IOREQ server shares with Xen, as structures of
+//!   atomics (what the toolkit serves requests from).
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod abi;
 pub mod arch;
 mod dm;
 mod error;
+pub mod ioreq;
 mod log;
-mod os;
+#[allow(unsafe_code)] // the OS layer: the one module with unsafe code
+pub mod os;
+mod space;
 
 pub use abi::{
     DomId, Extent, IoServId, HVMMEM_IOREQ_SERVER, MAX_EXTENTS_PER_CALL, PRIVCMD_BUF_MAX,
     XEN_DMOP_IOREQ_MEM_ACCESS_WRITE,
 };
-pub use dm::{BufIoreq, DeviceModel, Event, Fallback, IoSpace, IoreqServerInfo, Options};
+pub use dm::{BufIoreq, DeviceModel, Event, Fallback, IoreqServerInfo, Options};
 pub use error::{Errno, Error, InvalidArgument, Result};
 pub use log::{Level, Log, LogFn, Logger};
 pub use os::{Generation, UserPtr, Xencall};
+pub use space::{IoRange, IoSpace, Sbdf, Space};
+
+/// The crate README's example, compiled by `cargo test` (a doctest), so
+/// that the README keeps up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn function_loggers_get_their_word_and_every_message() {
-        static GOT: Mutex<Vec<(usize, Level, Option<Errno>, String)>> = Mutex::new(Vec::new());
+        type Seen = (usize, Level, Option<Errno>, String);
+        static GOT: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
         fn f(ctx: usize, level: Level, errno: Option<Errno>, msg: &str) {
             GOT.lock().unwrap().push((ctx, level, errno, msg.to_owned()));
         }

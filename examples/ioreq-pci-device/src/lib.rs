@@ -19,14 +19,18 @@
 //! The interrupt follows PCI's rules through [`ConfigSpace`]: the Interrupt
 //! Status bit (status bit 3) shows a pending interrupt, the INTx line is
 //! asserted only while the command register's INTx Disable bit (bit 10) is
-//! clear; `uio_pci_generic` relies on both. Where the guest places a BAR (and
-//! enables decoding), [`ConfigSpace`] claims that range for the server, and
-//! releases the old one when the BAR moves.
+//! clear; `uio_pci_generic` relies on both. The device is a [`Device`] on the
+//! toolkit's [`Bus`](xendevicemodel_ioreq::Bus): where the guest places a BAR
+//! (and enables decoding), the bus claims that range for the server, and
+//! releases the old one when the BAR moves; accesses arrive as offsets into
+//! a BAR, and [`regs`] turns narrow and unaligned ones into register reads
+//! and masked writes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace};
-use xendevicemodel_ioreq::{Access, Ctx, Device, IoRange, Sbdf, Server, Space};
+use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace, CONFIG};
+use xendevicemodel_ioreq::regs::{self, Registers};
+use xendevicemodel_ioreq::{Access, Ctx, Device, IoRange, RegionId, Sbdf};
 
 /// The vendor id (a test id, see the crate docs).
 pub const VENDOR: u16 = 0x5845;
@@ -66,8 +70,6 @@ pub struct Counts {
     pub mmio: u64,
     /// Register accesses through BAR1.
     pub port: u64,
-    /// Accesses that hit no register (outside both BARs, or while they do not decode).
-    pub stray: u64,
 }
 
 /// The device: its config space and its registers.
@@ -95,19 +97,21 @@ impl SumDevice {
         SumDevice { cfg, a: 0, b: 0, raised: 0, counts: Counts::default(), verbose: false }
     }
 
-    /// The range to claim so that the function's config space comes here.
-    pub fn claim(&self) -> IoRange {
-        IoRange::Pci(self.cfg.sbdf())
-    }
-
     /// How many interrupts the guest raised through DOORBELL.
     pub fn raised(&self) -> u32 {
         self.raised
     }
 
-    /// The 32-bit register at `off` (a multiple of 4).
-    fn register(&self, off: u64) -> u32 {
-        match off {
+    fn note(&self, what: core::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("ioreq-pci-device: {what}");
+        }
+    }
+}
+
+impl Registers for SumDevice {
+    fn read_register(&mut self, _: &mut Ctx<'_>, _bar: RegionId, offset: u64) -> u32 {
+        match offset {
             reg::A => self.a,
             reg::B => self.b,
             reg::SUM => self.a.wrapping_add(self.b),
@@ -118,103 +122,53 @@ impl SumDevice {
         }
     }
 
-    fn set_register(&mut self, server: &Server, off: u64, value: u32) {
-        let r = match off {
-            reg::A => {
-                self.a = value;
-                Ok(())
-            }
-            reg::B => {
-                self.b = value;
-                Ok(())
-            }
+    fn write_register(&mut self, ctx: &mut Ctx<'_>, _bar: RegionId, offset: u64, value: u32, mask: u32) {
+        // ConfigSpace logs a failed INTx change; the guest sees the register as written.
+        match offset {
+            reg::A => self.a = self.a & !mask | value & mask,
+            reg::B => self.b = self.b & !mask | value & mask,
             reg::DOORBELL => {
                 self.raised = self.raised.wrapping_add(1);
                 self.note(format_args!("interrupt {} raised", self.raised));
-                self.cfg.set_intx(server, true)
+                let _ = self.cfg.set_intx(ctx, true);
             }
-            reg::ACK => self.cfg.set_intx(server, false),
-            _ => Ok(()),
-        };
-        // ConfigSpace logged the failure already; the guest sees the register as written.
-        let _ = r;
-    }
-
-    /// The register offset an access reaches, if it reaches one.
-    fn offset(&mut self, space: Space) -> Option<u64> {
-        let (bar, off) = self.cfg.bar_offset(space)?;
-        match bar {
-            0 => self.counts.mmio += 1,
-            _ => self.counts.port += 1,
-        }
-        Some(off)
-    }
-
-    fn note(&self, what: core::fmt::Arguments<'_>) {
-        if self.verbose {
-            eprintln!("ioreq-pci-device: {what}");
+            reg::ACK => drop(self.cfg.set_intx(ctx, false)),
+            _ => {} // read-only, or no register
         }
     }
-}
-
-/// Bytes `shift..shift + size` of a register, for accesses narrower than 32 bits.
-fn part(value: u32, off: u64, size: u32) -> u64 {
-    let shift = 8 * (off % 4);
-    let mask = if size >= 4 { u32::MAX } else { (1u32 << (8 * size)) - 1 };
-    ((value >> shift) & mask) as u64
 }
 
 impl Device for SumDevice {
-    fn read(&mut self, _ctx: &mut Ctx<'_>, a: Access) -> u64 {
-        if let Space::PciConfig { reg, .. } = a.space {
-            self.counts.config += 1;
-            return self.cfg.read(reg, a.size);
-        }
-        match self.offset(a.space) {
-            Some(off) => part(self.register(off & !3), off, a.size.bytes()),
-            None => {
-                self.counts.stray += 1;
-                u64::MAX // nothing there
+    fn regions(&self) -> Vec<(RegionId, IoRange)> {
+        self.cfg.regions()
+    }
+
+    fn read(&mut self, ctx: &mut Ctx<'_>, a: Access) -> u64 {
+        match a.region {
+            CONFIG => {
+                self.counts.config += 1;
+                self.cfg.read(a.offset as u16, a.size)
+            }
+            bar => {
+                *if bar == 0 { &mut self.counts.mmio } else { &mut self.counts.port } += 1;
+                regs::read(self, ctx, a)
             }
         }
     }
 
     fn write(&mut self, ctx: &mut Ctx<'_>, a: Access, value: u64) {
-        if let Space::PciConfig { reg, .. } = a.space {
-            self.counts.config += 1;
-            let before = [self.cfg.bar_range(0), self.cfg.bar_range(1)];
-            let _ = self.cfg.write(ctx, reg, a.size, value); // failures are logged by ConfigSpace
-            for (i, old) in before.into_iter().enumerate() {
-                let new = self.cfg.bar_range(i);
-                if new != old {
-                    self.note(format_args!("BAR{i}: released {old:?}, claimed {new:?}"));
-                }
-            }
-            return;
+        if a.region != CONFIG {
+            *if a.region == 0 { &mut self.counts.mmio } else { &mut self.counts.port } += 1;
+            return regs::write(self, ctx, a, value);
         }
-        let Some(off) = self.offset(a.space) else {
-            self.counts.stray += 1;
-            return;
-        };
-        // A narrower write replaces its bytes of the register.
-        let size = a.size.bytes().min(4);
-        let shift = 8 * (off % 4);
-        let mask = if size == 4 { u32::MAX } else { ((1u32 << (8 * size)) - 1) << shift };
-        let at = off & !3;
-        let merged = (self.register(at) & !mask) | (((value as u32) << shift) & mask);
-        self.set_register(ctx.server, at, merged);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parts_of_a_register() {
-        assert_eq!(part(0x1400_5845, 0, 4), 0x1400_5845);
-        assert_eq!(part(0x1400_5845, 2, 2), 0x1400);
-        assert_eq!(part(0x1400_5845, 1, 1), 0x58);
-        assert_eq!(MAGIC, 0x1400_5845);
+        self.counts.config += 1;
+        let before = [self.cfg.bar_range(0), self.cfg.bar_range(1)];
+        let _ = self.cfg.write(ctx, a.offset as u16, a.size, value); // failures are logged by ConfigSpace
+        for (i, old) in before.into_iter().enumerate() {
+            let new = self.cfg.bar_range(i);
+            if new != old {
+                self.note(format_args!("BAR{i}: released {old:?}, claimed {new:?}"));
+            }
+        }
     }
 }

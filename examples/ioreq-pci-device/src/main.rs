@@ -9,28 +9,32 @@ use ioreq_pci_device::{SumDevice, DEVICE, VENDOR};
 use std::process::ExitCode;
 use std::sync::Arc;
 use xendevicemodel::{DeviceModel, Errno};
-use xendevicemodel_ioreq::{Config, Session};
+use xendevicemodel_ioreq::{Bus, Config, Handler, Session};
 
 fn run(domid: u16, slot: u8) -> Result<(), String> {
     let dm = Arc::new(DeviceModel::open().map_err(|e| format!("opening privcmd: {e}"))?);
+    let mut bus = Bus::new();
     let mut dev = SumDevice::new(slot);
     dev.verbose = true;
-    let config = Config { ranges: vec![dev.claim()], ..Config::default() };
+    let sbdf = dev.cfg.sbdf();
+    let dev = bus.add(dev);
+    let config = Config { stop_on_signals: true, ..Config::default() };
     let mut session =
         Session::open(dm.clone(), domid, config).map_err(|e| format!("setting up the ioreq server: {e}"))?;
     let id = session.id();
+    // Claimed before the line below, which tells the guest to look for it.
+    bus.attach(session.server()).map_err(|e| format!("claiming {sbdf}: {e}"))?;
     eprintln!(
-        "ioreq-pci-device: serving {} ({VENDOR:04x}:{DEVICE:04x}) of domain {domid} as ioreq server {id}, {} vCPU(s), ports {:?}",
-        dev.cfg.sbdf(),
+        "ioreq-pci-device: serving {sbdf} ({VENDOR:04x}:{DEVICE:04x}) of domain {domid} as ioreq server {id}, {} vCPU(s), ports {:?}",
         session.nr_vcpus(),
         session.ports()
     );
-    let exit = session.run(&mut dev).map_err(|e| format!("serving: {e}"))?;
-    let s = session.stats();
-    let c = dev.counts;
+    let exit = session.run(&mut bus).map_err(|e| format!("serving: {e}"))?;
+    let (s, d) = (session.stats(), bus.device(dev));
+    let c = d.counts;
     eprintln!(
         "ioreq-pci-device: {exit:?}: served {} requests ({} config, {} MMIO, {} port, {} stray), refused {}, ignored {}; {} interrupts raised",
-        s.served, c.config, c.mmio, c.port, c.stray, s.refused, s.ignored, dev.raised()
+        s.served, c.config, c.mmio, c.port, bus.stray(), s.refused, s.ignored, d.raised()
     );
     session.close().map_err(|e| format!("tearing down server {id}: {e}"))?;
     // The server must be gone from Xen, not only from this process.

@@ -8,8 +8,9 @@
 use ioreq_pci_device::{reg, SumDevice, CLASS, DEVICE, MAGIC, VENDOR};
 use std::thread;
 use xendevicemodel::Logger;
-use xendevicemodel_ioreq::sim::{SimVcpu, SimXen};
-use xendevicemodel_ioreq::{Config, Exit, IoRange, Sbdf, Session, Size};
+use xendevicemodel_ioreq::{Bus, DeviceId, Handler};
+use xendevicemodel_ioreq::{Config, Device, Exit, IoRange, Sbdf, Session, Size};
+use xendevicemodel_ioreq_sim::{SimVcpu, SimXen};
 
 const SLOT: u8 = 16;
 const DEV: Sbdf = Sbdf::new(0, 0, SLOT, 0);
@@ -28,16 +29,18 @@ fn cfg_w(cpu: &SimVcpu, reg: u16, size: Size, v: u64) {
 }
 
 /// Runs `guest` on a simulated vCPU against a session serving the device;
-/// returns what it saw, the device, the session (still open) and the simulator.
+/// returns what it saw, the bus with the device, the session (still open)
+/// and the simulator.
 fn with_guest<T: Send + 'static>(
     guest: impl FnOnce(&SimXen, &SimVcpu) -> T + Send + 'static,
-) -> (T, SumDevice, Session, std::sync::Arc<SimXen>) {
+) -> (T, Bus, DeviceId<SumDevice>, Session, std::sync::Arc<SimXen>) {
     let xen = SimXen::new(1);
-    let mut dev = SumDevice::new(SLOT);
-    let config =
-        Config { ranges: vec![dev.claim()], logger: Logger::silent(), stop_on_signals: false, ..Config::default() };
+    let mut bus = Bus::new();
+    let dev = bus.add(SumDevice::new(SLOT));
+    let config = Config { logger: Logger::silent(), ..Config::default() };
     let mut session = Session::with_backend(xen.clone(), 7, config).unwrap();
-    xen.take_calls();
+    bus.attach(session.server()).unwrap();
+    assert_eq!(xen.take_calls().last().map(String::as_str), Some("claim id=1 pci 0000:00:10.0"));
     let x = xen.clone();
     let stop = session.stopper();
     let guest = thread::spawn(move || {
@@ -46,8 +49,8 @@ fn with_guest<T: Send + 'static>(
         stop.stop();
         seen
     });
-    assert_eq!(session.run(&mut dev).unwrap(), Exit::Stopped);
-    (guest.join().expect("the guest thread"), dev, session, xen)
+    assert_eq!(session.run(&mut bus).unwrap(), Exit::Stopped);
+    (guest.join().expect("the guest thread"), bus, dev, session, xen)
 }
 
 /// The kernel's part: ids, BAR sizing and placement, then the driver's
@@ -78,7 +81,7 @@ fn enumerate_and_enable(cpu: &SimVcpu) -> Vec<(&'static str, u64)> {
 #[test]
 fn a_guest_enumerates_uses_and_loses_the_device() {
     const N: u32 = 8;
-    let (seen, dev, session, xen) = with_guest(|x, cpu| {
+    let (seen, bus, dev, session, xen) = with_guest(|x, cpu| {
         let mut seen = enumerate_and_enable(cpu);
         // Registers through BAR0 (memory) and BAR1 (ports): one register file.
         let mr = |off| cpu.mmio_read(MEM + off, Size::B4).unwrap();
@@ -132,9 +135,9 @@ fn a_guest_enumerates_uses_and_loses_the_device() {
         seen
     });
     let want: Vec<(&str, u64)> = vec![
-        ("ids", (DEVICE as u64) << 16 | VENDOR as u64),
-        ("class/revision", (CLASS as u64) << 8 | 1),
-        ("subsystem", (DEVICE as u64) << 16 | VENDOR as u64),
+        ("ids", ((DEVICE as u64) << 16) | VENDOR as u64),
+        ("class/revision", ((CLASS as u64) << 8) | 1),
+        ("subsystem", ((DEVICE as u64) << 16) | VENDOR as u64),
         ("pin", 1),
         ("size mask", 0xffff_f000),
         ("size mask", 0xffff_ffe1),
@@ -154,8 +157,8 @@ fn a_guest_enumerates_uses_and_loses_the_device() {
         ("SUM at the new place", 0xffff_1301),
     ];
     assert_eq!(seen, want);
-    assert_eq!(dev.raised(), N + 1);
-    assert_eq!(dev.counts.stray, 0, "the read of the released place never reached the device");
+    assert_eq!(bus.device(dev).raised(), N + 1);
+    assert_eq!(bus.stray(), 0, "the read of the released place never reached the bus");
     let calls = xen.take_calls();
     let claims: Vec<&String> = calls.iter().filter(|c| c.starts_with("claim") || c.starts_with("release")).collect();
     assert_eq!(
@@ -188,6 +191,10 @@ fn a_guest_enumerates_uses_and_loses_the_device() {
 #[test]
 fn the_function_claimed_is_the_slot_asked_for() {
     let dev = SumDevice::new(SLOT);
-    assert_eq!(dev.claim(), IoRange::Pci(DEV));
+    assert_eq!(
+        dev.regions(),
+        [(xendevicemodel_ioreq::pci::CONFIG, IoRange::Pci(DEV))],
+        "no BAR before the guest places it"
+    );
     assert_eq!(DEV.to_string(), "0000:00:10.0");
 }

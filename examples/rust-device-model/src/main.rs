@@ -7,7 +7,7 @@
 //! the privcmd test double (`make check` does).
 
 use std::process::ExitCode;
-use xendevicemodel::{BufIoreq, DeviceModel, Error, IoSpace};
+use xendevicemodel::{BufIoreq, DeviceModel, Error, IoSpace, Sbdf};
 
 fn run(domid: u16) -> xendevicemodel::Result<()> {
     let dm = DeviceModel::open()?;
@@ -18,9 +18,9 @@ fn run(domid: u16) -> xendevicemodel::Result<()> {
     let info = dm.get_ioreq_server_info(domid, id, false)?;
     println!("IOREQ server {id}: buffered ioreq event channel {}", info.bufioreq_port);
     dm.map_io_range(domid, id, IoSpace::Port, 0x3f8, 0x3ff)?;
-    dm.map_pcidev(domid, id, 0, 0, 3, 0)?;
+    dm.map_pcidev(domid, id, Sbdf::new(0, 0, 3, 0))?;
     // A device number above 31 is refused before anything is sent.
-    match dm.map_pcidev(domid, id, 0, 0, 32, 0) {
+    match Sbdf::try_new(0, 0, 32, 0).and_then(|sbdf| dm.map_pcidev(domid, id, sbdf)) {
         Err(Error::InvalidArgument(why)) => println!("refused as expected: {why}"),
         other => println!("unexpected: {other:?}"),
     }
@@ -33,7 +33,7 @@ fn run(domid: u16) -> xendevicemodel::Result<()> {
     println!("dirty VRAM bitmap: {bitmap:02x?}");
 
     dm.set_ioreq_server_state(domid, id, false)?;
-    dm.unmap_pcidev(domid, id, 0, 0, 3, 0)?;
+    dm.unmap_pcidev(domid, id, Sbdf::new(0, 0, 3, 0))?;
     dm.unmap_io_range(domid, id, IoSpace::Port, 0x3f8, 0x3ff)?;
     dm.destroy_ioreq_server(domid, id)?;
     dm.close()?;

@@ -23,6 +23,10 @@
 //! 64 KiB, whatever the request's size. Every request the driver made
 //! available is served when it notifies (several in flight), and returned
 //! on the used ring with the number of bytes written into it.
+//!
+//! [`pci_function`] puts the device on the toolkit's bus as a virtio-pci
+//! function (MSI-X, INTx fallback); the `virtio-blk-dm` binary
+//! (src/main.rs) serves it to a Xen guest.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -30,8 +34,11 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use std::time::{Duration, Instant};
 use virtio_bindings::virtio_blk::*;
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use xendevicemodel_ioreq::{Bus, Exit, Sbdf, Session};
+use xendevicemodel_virtio::ioreq::PciTransport;
 use xendevicemodel_virtio::pci::{F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1};
 use xendevicemodel_virtio::{Chain, DeviceError, SplitQueue, VirtioDevice};
 
@@ -41,6 +48,9 @@ pub const SECTOR: u64 = 512;
 pub const QUEUE_SIZE: u16 = 256;
 /// Bytes in a GET_ID answer.
 pub const ID_BYTES: usize = VIRTIO_BLK_ID_BYTES as usize;
+/// The PCI class code of the function: mass storage, SCSI (what QEMU's
+/// virtio-blk-pci says; Linux's virtio_pci binds by vendor and device id).
+pub const CLASS: u32 = 0x010000;
 const HEADER: u64 = 16;
 const BOUNCE: usize = 64 * 1024;
 
@@ -326,5 +336,48 @@ impl<S: Storage> VirtioDevice for Block<S> {
             return Err(DeviceError("a request without a writable byte for its status".into()));
         }
         Ok(())
+    }
+}
+
+/// `block` as virtio-pci function `sbdf`, a device for the toolkit's bus.
+pub fn pci_function<S: Storage + Send + 'static>(sbdf: Sbdf, block: Block<S>) -> PciTransport<Block<S>> {
+    PciTransport::new(sbdf, block, CLASS)
+}
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// SIGTERM, SIGINT or SIGHUP (a session with `stop_on_signals`).
+    Signal(i32),
+    /// The session's stopper.
+    Stopped,
+    /// The domain is gone (what `gone` said).
+    Gone(String),
+}
+
+/// Serves `bus` until a signal or the session's stopper ends it, or the
+/// domain is gone: `gone` is asked every `every` (and when serving fails:
+/// a failure because the domain went away ends cleanly, any other is
+/// returned).
+pub fn serve(
+    session: &mut Session,
+    bus: &mut Bus,
+    every: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+) -> Result<End, xendevicemodel_ioreq::Error> {
+    let mut asked = Instant::now();
+    loop {
+        match session.run_once(bus, Some(every)) {
+            Ok(Some(Exit::Signal(s))) => return Ok(End::Signal(s)),
+            Ok(Some(Exit::Stopped)) => return Ok(End::Stopped),
+            Ok(None) => {}
+            Err(e) => return gone().map(End::Gone).ok_or(e),
+        }
+        if asked.elapsed() >= every {
+            asked = Instant::now();
+            if let Some(why) = gone() {
+                return Ok(End::Gone(why));
+            }
+        }
     }
 }

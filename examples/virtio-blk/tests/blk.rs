@@ -432,7 +432,7 @@ fn backing_store_errors_and_read_only_disks_get_ioerr() {
         assert_eq!(r.answer(head, st), (1, IOERR), "type {kind}");
     }
     let mut r = Rig::new(FEATURES, true);
-    assert_ne!(r.blk.features() & 1 << 5, 0, "VIRTIO_BLK_F_RO offered");
+    assert_ne!(r.blk.features() & (1 << 5), 0, "VIRTIO_BLK_F_RO offered");
     let (_, st) = r.request(0, T_OUT, 0, &[1; 512], 0);
     assert_eq!(r.answer(0, st), (1, IOERR));
     assert!(r.unchanged());
@@ -456,9 +456,9 @@ fn a_file_disk_through_the_pci_transport() {
         t.bar_write(&m, 0x00, 4, 0);
         let lo = t.bar_read(0x04, 4);
         t.bar_write(&m, 0x00, 4, 1);
-        lo | t.bar_read(0x04, 4) << 32
+        lo | (t.bar_read(0x04, 4) << 32)
     };
-    let accept = offered & (pci::F_VERSION_1 | pci::F_EVENT_IDX | pci::F_INDIRECT_DESC | 1 << 9);
+    let accept = offered & (pci::F_VERSION_1 | pci::F_EVENT_IDX | pci::F_INDIRECT_DESC | (1 << 9));
     for sel in 0..2 {
         t.bar_write(&m, 0x08, 4, sel);
         t.bar_write(&m, 0x0c, 4, (accept >> (32 * sel)) & 0xffff_ffff);

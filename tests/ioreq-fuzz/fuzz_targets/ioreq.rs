@@ -23,7 +23,7 @@ use std::time::Duration;
 use xendevicemodel::Logger;
 use xendevicemodel_ioreq::abi::*;
 use xendevicemodel_ioreq::request::decode;
-use xendevicemodel_ioreq::sim::SimXen;
+use xendevicemodel_ioreq_sim::SimXen;
 use xendevicemodel_ioreq::*;
 
 /// Records accesses; answers with the value the input gives, and returns
@@ -32,15 +32,15 @@ use xendevicemodel_ioreq::*;
 struct Probe {
     answer: u64,
     extra: u64,
-    seen: Vec<(Access, Option<u64>)>,
+    seen: Vec<(IoAccess, Option<u64>)>,
 }
 
-impl Device for Probe {
-    fn read(&mut self, _: &mut Ctx<'_>, a: Access) -> u64 {
+impl Handler for Probe {
+    fn read(&mut self, _: &mut Ctx<'_>, a: IoAccess) -> u64 {
         self.seen.push((a, None));
         self.answer
     }
-    fn write(&mut self, _: &mut Ctx<'_>, a: Access, v: u64) {
+    fn write(&mut self, _: &mut Ctx<'_>, a: IoAccess, v: u64) {
         assert_eq!(v & !a.size.mask(), 0, "a write value wider than its access: {a:?} {v:#x}");
         self.seen.push((a, Some(v)));
     }
@@ -149,7 +149,7 @@ fn check_sync(xen: &SimXen, session: &mut Session, probe: &mut Probe, vcpu: u32,
     assert_eq!(cpu.wait_response(Duration::ZERO), Some(data));
 }
 
-fn check_accesses(req: &Request, raw: &RawIoreq, seen: &[(Access, Option<u64>)]) {
+fn check_accesses(req: &Request, raw: &RawIoreq, seen: &[(IoAccess, Option<u64>)]) {
     let count = match *req {
         Request::Pio { count, .. } | Request::Mmio { count, .. } => count as usize,
         Request::PciConfig { .. } => 1,
@@ -168,7 +168,7 @@ fn check_accesses(req: &Request, raw: &RawIoreq, seen: &[(Access, Option<u64>)])
                 )
             }
             (Space::PciConfig { sbdf, reg }, Request::PciConfig { .. }) => {
-                assert_eq!(sbdf.0 as u64, raw.addr >> 32);
+                assert_eq!(sbdf.raw() as u64, raw.addr >> 32);
                 assert_eq!(reg as u64, raw.addr & 0xffff_ffff);
             }
             _ => panic!("{a:?} for {req:?}"),

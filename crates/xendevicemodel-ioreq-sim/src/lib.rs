@@ -9,13 +9,13 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use xendevicemodel_ioreq::sim::{self, SimXen};
-//! use xendevicemodel_ioreq::{Access, Config, Ctx, Device, IoRange, Session, Size};
+//! use xendevicemodel_ioreq_sim::SimXen;
+//! use xendevicemodel_ioreq::{IoAccess, Config, Ctx, Handler, IoRange, Session, Size};
 //!
 //! struct Answer;
-//! impl Device for Answer {
-//!     fn read(&mut self, _: &mut Ctx<'_>, _: Access) -> u64 { 42 }
-//!     fn write(&mut self, _: &mut Ctx<'_>, _: Access, _: u64) {}
+//! impl Handler for Answer {
+//!     fn read(&mut self, _: &mut Ctx<'_>, _: IoAccess) -> u64 { 42 }
+//!     fn write(&mut self, _: &mut Ctx<'_>, _: IoAccess, _: u64) {}
 //! }
 //!
 //! let xen = SimXen::new(1);
@@ -29,21 +29,27 @@
 //! assert_eq!(guest.join().unwrap(), Some(42));
 //! ```
 
-use crate::abi::*;
-use crate::backend::{Backend, Events, Interrupt, IoRange, Pages, Stopper, Wake};
-use crate::error::{Error, Result};
-use crate::request::{Sbdf, Size};
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use xendevicemodel::os::Mapping;
 use xendevicemodel::{BufIoreq, DomId, Errno, IoServId};
+use xendevicemodel_ioreq::abi::*;
+use xendevicemodel_ioreq::{
+    Backend, Error, Events, GuestChunk, Interrupt, IoRange, Pages, Result, Sbdf, Size, Stopper, Wake,
+};
 
 /// The hypervisor's port for vCPU `i` is `VCPU_REMOTE_BASE + i`.
 pub const VCPU_REMOTE_BASE: u32 = 0x100;
 /// The hypervisor's port for buffered requests.
 pub const BUF_REMOTE: u32 = 0xff;
+/// The simulated guest RAM's largest size (reserved, allocated as touched).
+pub const GUEST_RAM_MAX: usize = 64 << 20;
 /// How long the routed accesses of [`SimVcpu`] wait for an answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,28 +61,6 @@ pub enum WaitMode {
     Block,
     /// Busy polling: measures the session itself, without wake-up latency.
     Spin,
-}
-
-impl fmt::Display for IoRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            IoRange::Port { start, end } => write!(f, "port {start:#x}-{end:#x}"),
-            IoRange::Mmio { start, end } => write!(f, "mmio {start:#x}-{end:#x}"),
-            IoRange::Pci(s) => write!(f, "pci {s}"),
-        }
-    }
-}
-
-impl fmt::Display for Interrupt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Interrupt::IsaLevel { irq, level } => write!(f, "isa irq={irq} level={}", level as u8),
-            Interrupt::PciIntx { sbdf, pin, level } => write!(f, "pci-intx {sbdf} pin={pin} level={}", level as u8),
-            Interrupt::Msi { addr, data } => write!(f, "msi addr={addr:#x} data={data:#x}"),
-            Interrupt::Line { irq, level } => write!(f, "line irq={irq} level={}", level as u8),
-            Interrupt::LinkRoute { link, irq } => write!(f, "link-route link={link} irq={irq}"),
-        }
-    }
 }
 
 struct PageSet {
@@ -158,12 +142,14 @@ struct Shared {
     /// One lock (true while the vCPU sleeps) and condition variable per vCPU, for its answers.
     wake: Vec<(Mutex<bool>, Condvar)>,
     notified: Vec<AtomicU64>,
-    guest: Mutex<Vec<u8>>,
+    /// Guest RAM: GUEST_RAM_MAX reserved, `guest_len` of it present.
+    ram: Arc<Mapping>,
+    guest_len: Mutex<usize>,
     recording: AtomicBool,
 }
 
 /// The simulated hypervisor (share it with `Arc`; pass it to
-/// [`Session::with_backend`](crate::Session::with_backend)).
+/// [`Session::with_backend`](xendevicemodel_ioreq::Session::with_backend)).
 pub struct SimXen {
     sh: Arc<Shared>,
 }
@@ -203,7 +189,8 @@ impl SimXen {
                 queued: AtomicU32::new(0),
                 wake: (0..n).map(|_| (Mutex::new(false), Condvar::new())).collect(),
                 notified: (0..n).map(|_| AtomicU64::new(0)).collect(),
-                guest: Mutex::new(vec![0; 1 << 16]),
+                ram: Arc::new(Mapping::anonymous(GUEST_RAM_MAX / PAGE_SIZE).expect("reserve the simulated guest RAM")),
+                guest_len: Mutex::new(GuestChunk::BYTES as usize),
                 recording: AtomicBool::new(true),
             }),
         })
@@ -296,18 +283,21 @@ impl SimXen {
         self.sh.ev_cv.notify_all();
     }
 
-    /// Guest RAM, from guest-physical address 0 (64 KiB unless resized).
+    /// Guest RAM, from guest-physical address 0 (64 KiB unless grown).
     pub fn guest_memory(&self) -> Vec<u8> {
-        lock(&self.sh.guest).clone()
+        let mut v = vec![0; *lock(&self.sh.guest_len)];
+        self.sh.ram.read(0, &mut v).expect("anonymous memory has no failed page");
+        v
     }
 
-    /// Writes guest RAM at `gpa` (resized to fit).
+    /// Writes guest RAM at `gpa`, growing it (in 64 KiB chunks) to fit.
+    /// Panics past [`GUEST_RAM_MAX`].
     pub fn write_guest_memory(&self, gpa: usize, bytes: &[u8]) {
-        let mut g = lock(&self.sh.guest);
-        if g.len() < gpa + bytes.len() {
-            g.resize(gpa + bytes.len(), 0);
-        }
-        g[gpa..gpa + bytes.len()].copy_from_slice(bytes);
+        let end = gpa.checked_add(bytes.len()).filter(|&e| e <= GUEST_RAM_MAX);
+        let end = end.unwrap_or_else(|| panic!("{} bytes at {gpa:#x}: past the simulated RAM", bytes.len()));
+        let mut len = lock(&self.sh.guest_len);
+        *len = (*len).max(end.next_multiple_of(GuestChunk::BYTES as usize));
+        self.sh.ram.write(gpa, bytes).expect("anonymous memory has no failed page");
     }
 }
 
@@ -500,7 +490,7 @@ impl Events for SimEvents {
                 return Ok(Wake::Signal(s));
             }
             if self.signals {
-                if let Some(s) = crate::os::signalled() {
+                if let Some(s) = xendevicemodel_ioreq::stop_signal() {
                     return Ok(Wake::Signal(s));
                 }
             }
@@ -650,24 +640,19 @@ impl Backend for SimXen {
     fn open_events(&self, stop_on_signals: bool) -> Result<Box<dyn Events>> {
         self.sh.os_fail("open_events")?;
         if stop_on_signals {
-            crate::os::signal_pipe().map_err(|errno| Error::Os { what: "signal pipe", errno })?;
+            xendevicemodel_ioreq::install_stop_signals()?;
         }
         self.sh.record(format!("open_events signals={stop_on_signals}"));
         Ok(Box::new(SimEvents { sh: self.sh.clone(), bound: Vec::new(), signals: stop_on_signals }))
     }
 
-    fn read_guest(&self, _domid: DomId, gpa: u64, buf: &mut [u8]) -> Result<()> {
-        let g = lock(&self.sh.guest);
-        let r = usize::try_from(gpa).ok().and_then(|a| g.get(a..a.checked_add(buf.len())?));
-        buf.copy_from_slice(r.ok_or(Error::Os { what: "read guest memory", errno: Errno::EFAULT })?);
-        Ok(())
-    }
-
-    fn write_guest(&self, _domid: DomId, gpa: u64, buf: &[u8]) -> Result<()> {
-        let mut g = lock(&self.sh.guest);
-        let r = usize::try_from(gpa).ok().and_then(|a| g.get_mut(a..a.checked_add(buf.len())?));
-        r.ok_or(Error::Os { what: "write guest memory", errno: Errno::EFAULT })?.copy_from_slice(buf);
-        Ok(())
+    fn guest_chunk(&self, _domid: DomId, n: u64) -> Result<GuestChunk> {
+        self.sh.os_fail("guest_chunk")?;
+        let len = *lock(&self.sh.guest_len) as u64;
+        match n.checked_add(1).and_then(|e| e.checked_mul(GuestChunk::BYTES)) {
+            Some(end) if end <= len => GuestChunk::new(n, self.sh.ram.clone(), (n * GuestChunk::BYTES) as usize),
+            _ => Err(Error::Os { what: "guest memory", errno: Errno::EFAULT }),
+        }
     }
 }
 
@@ -694,7 +679,7 @@ pub fn mmio(addr: u64, size: Size, read: bool, data: u64) -> RawIoreq {
 /// A PCI config request.
 pub fn pci_config(sbdf: Sbdf, reg: u16, size: Size, read: bool, data: u64) -> RawIoreq {
     RawIoreq {
-        addr: ((sbdf.0 as u64) << 32) | reg as u64,
+        addr: ((sbdf.raw() as u64) << 32) | reg as u64,
         data,
         count: 1,
         size: size.bytes(),

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The device model xl starts for `make guest-check`: Debian's QEMU for Xen on
+# The device model xl starts in the test VMs (`make guest-check`, and
+# `make xen-check`'s guest): Debian's QEMU for Xen on
 # the library under test (/tmp/dm-lib says which: xen or ours), with the
 # dynamic linker's bindings logged so dom0 can prove which library served it.
 # With ours the library's call trace goes to the file /tmp/dm-trace names.

@@ -1,10 +1,13 @@
 #!/bin/sh
-# Self-test of tests/lib/checks.sh: `compare` must fail when the actual
+# Self-test of the test helpers. tests/lib/checks.sh: `compare` must fail when the actual
 # output lacks a line, has an extra one, or has one changed, and when the
 # expected output is too short; and pass on identical files. Counts of the
 # inner comparisons must be exact, since every suite's totals come from them.
-# vm_results, which reads the test VMs' results, must total the named suites
-# and die on a failed or missing suite, a non-zero rc, a timeout or no end.
+# tests/lib/vm.sh's vm_results, which reads the test VMs' results, must total
+# the named suites and die on a failed or missing suite, a non-zero rc, a
+# timeout or no end. tests/lib/dom0.sh's wait_until must report the wait's
+# time, fail at its ceiling and give up when told to; its wait_quiet must
+# tell a file that stopped growing from one that grows.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/checks.sh
 d=$(mktemp -d)
@@ -40,16 +43,16 @@ printf 'rc = 0\n' > "$d/e"
 is "expect finds a line" "$( (T_PASS=0 T_FAIL=0; expect "$d/e" '^rc = 0$' x > /dev/null; echo "$T_PASS $T_FAIL") )" "1 0"
 is "expect misses a line" "$( (T_PASS=0 T_FAIL=0; expect "$d/e" '^rc = 1$' x > /dev/null; echo "$T_PASS $T_FAIL") )" "0 1"
 # vm_results: the last line is the total of the named suites, or the run dies.
-vmr() { # CONSOLE-CONTENT SUITES... -> the last line vm_results printed
+vmr() { # CONSOLE-CONTENT QRC SUITES... -> the last line vm_results printed (vm.sh is bash's)
     printf "$1" > "$d/con"
-    shift
-    (
-        qrc=$1 took=1 TIMEOUT=9
-        shift
+    q=$2
+    shift 2
+    bash -c '. tests/lib/checks.sh; . tests/lib/vm.sh
+        qrc=$1 took=1 TIMEOUT=9 con=$2
+        shift 2
         say() { :; }
         die() { echo "died: $*"; exit 1; }
-        vm_results "$d/con" total "$@"
-    ) | tail -n 1
+        vm_results "$con" total "$@"' vmr "$q" "$d/con" "$@" | tail -n 1
 }
 B='boot\r\n@@@ XEN-CHECK BEGIN\nxen-check: 5 passed, 0 failed\nguest: 2 passed, 0 failed\n'
 is "vm_results: totals of every suite" "$(vmr "$B@@@ XEN-CHECK END rc=0\n" 0 xen-check guest)" "total: 7 passed, 0 failed"
@@ -59,4 +62,33 @@ is "vm_results: a missing suite dies" "$(vmr "$B@@@ XEN-CHECK END rc=0\n" 0 xen-
 is "vm_results: rc != 0 dies" "$(vmr "$B@@@ XEN-CHECK END rc=1\n" 0 xen-check)" "died: the tests in the VM failed (output above)"
 is "vm_results: no end marker dies" "$(vmr "$B" 1 xen-check)" "died: the tests did not finish (QEMU exit 1, 1s); console above"
 is "vm_results: a timeout says so" "$(vmr "$B" 124 xen-check)" "died: timed out after 9s"
+# wait_until: "WHAT after Ns" once CMD succeeds; at the ceiling or when
+# WAIT_GIVEUP succeeds, a line saying so and a failure.
+wu() { # CEILING CMD... -> "status" and the line wait_until printed (in sh, as dom0's busybox)
+    out=$(sh -c '. tests/lib/dom0.sh; wait_until thing "$@"' wu "$@")
+    echo "$? $out"
+}
+: > "$d/flag"
+is "wait_until: an event already there, at once" "$(wu 5 test -e "$d/flag")" "0 wait: thing after 0s"
+rm -f "$d/flag"
+(sleep 1; : > "$d/flag") &
+got=$(wu 30 test -e "$d/flag")
+case $got in "0 wait: thing after "[12]s) ok ;; *) bad "wait_until: an event after 1 s: got '$got'" ;; esac
+is "wait_until: no event fails at the ceiling" "$(wu 1 false)" "1 wait: thing: not within 1s"
+is "wait_until: WAIT_GIVEUP ends the wait at once" "$( (export WAIT_GIVEUP=true; wu 30 false) )" "1 wait: thing: gave up after 0s (true)"
+is "wait_until: WAIT_PREFIX starts the line" "$( (export WAIT_PREFIX='[x] '; wu 5 true) )" "0 [x] wait: thing after 0s"
+# wait_quiet: a file that stays the same is quiet after QUIET seconds (not
+# before); one that keeps growing never is.
+wq() { # CEILING QUIET FILE -> "status" and the line wait_quiet printed
+    out=$(sh -c '. tests/lib/dom0.sh; wait_quiet f "$@"' wq "$@")
+    echo "$? $out"
+}
+echo x > "$d/quiet"
+got=$(wq 30 2 "$d/quiet")
+case $got in "0 wait: f quiet for 2s after "[23]s) ok ;; *) bad "wait_quiet: an unchanging file, quiet for 2 s: got '$got'" ;; esac
+(for i in $(seq 30); do echo x >> "$d/busy"; sleep 0.2; done) &
+grow=$!
+is "wait_quiet: a growing file is never quiet" "$(wq 3 2 "$d/busy")" "1 wait: f quiet for 2s: not within 3s"
+kill $grow 2> /dev/null
+wait $grow 2> /dev/null
 summary compare-selftest

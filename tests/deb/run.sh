@@ -14,11 +14,11 @@
 # Whatever happens, an EXIT trap puts the machine back as it was found (purge,
 # diversions, Xen's file). DEB_CHECK_BREAK=<stage> fails on purpose after that
 # stage (install, reinstall) to exercise that restore path.
-#   tests/deb/check.sh build/deb/xendevicemodel-rs_<version>_<arch>.changes
+#   tests/deb/run.sh build/deb/xendevicemodel-rs_<version>_<arch>.changes
 set -u
 cd "$(dirname "$0")/../.."
 . tests/dist/env.sh # the release's Xen tools package and QEMU's import count
-changes=${1:?usage: check.sh PATH.changes}
+changes=${1:?usage: run.sh PATH.changes}
 ROOT=${DEB_CHECK_ROOT:-}
 ROOT=${ROOT%/}
 BREAK=${DEB_CHECK_BREAK:-}

@@ -101,5 +101,5 @@ emulation) emulation ;;
 layout) layout ;;
 abidiff) abidiff_orig ;;
 apt) apt_restrict ;;
-*) echo "usage: tests/arch/suites.sh emulation|layout|abidiff|apt" >&2; exit 2 ;;
+*) echo "usage: tests/arch/run.sh emulation|layout|abidiff|apt" >&2; exit 2 ;;
 esac

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::Duration;
 use xendevicemodel::{Errno, Level, Log, Logger};
 use xendevicemodel_ioreq::abi::*;
-use xendevicemodel_ioreq::sim::{self, SimXen, WaitMode};
 use xendevicemodel_ioreq::*;
+use xendevicemodel_ioreq_sim::{self as sim, SimXen, WaitMode};
 
 const DOM: DomId = 7;
 
@@ -40,7 +40,7 @@ fn config(ranges: Vec<IoRange>, buffered: BufIoreq) -> (Config, Arc<Capture>) {
 #[derive(Default)]
 struct Memory {
     cells: HashMap<Space, u64>,
-    log: Vec<(Option<u32>, Access, Option<u64>)>,
+    log: Vec<(Option<u32>, IoAccess, Option<u64>)>,
 }
 
 fn pattern(space: Space) -> u64 {
@@ -51,19 +51,19 @@ fn pattern(space: Space) -> u64 {
     }
 }
 
-impl Device for Memory {
-    fn read(&mut self, ctx: &mut Ctx<'_>, a: Access) -> u64 {
+impl Handler for Memory {
+    fn read(&mut self, ctx: &mut Ctx<'_>, a: IoAccess) -> u64 {
         self.log.push((ctx.vcpu, a, None));
         self.cells.get(&a.space).copied().unwrap_or_else(|| pattern(a.space))
     }
-    fn write(&mut self, ctx: &mut Ctx<'_>, a: Access, v: u64) {
+    fn write(&mut self, ctx: &mut Ctx<'_>, a: IoAccess, v: u64) {
         self.log.push((ctx.vcpu, a, Some(v)));
         self.cells.insert(a.space, v);
     }
 }
 
 /// Runs the session until every vCPU thread is done; returns their results.
-fn serve_until<T: Send + 'static, D: Device>(
+fn serve_until<T: Send + 'static, D: Handler>(
     session: &mut Session,
     dev: &mut D,
     threads: Vec<thread::JoinHandle<T>>,
@@ -176,7 +176,7 @@ fn concurrent_vcpus_each_get_their_own_answers() {
                     let base = 0xf000_0000 + v as u64 * 0x1000;
                     let mut bad = Vec::new();
                     for i in 0..ROUNDS {
-                        let value = (v as u64) << 56 | i << 8 | 0xab;
+                        let value = ((v as u64) << 56) | (i << 8) | 0xab;
                         cpu.mmio_write(base + (i % 16) * 8, Size::B8, value).expect("write answered");
                         let got = cpu.mmio_read(base + (i % 16) * 8, Size::B8).expect("read answered");
                         if got != value {
@@ -219,13 +219,13 @@ fn concurrent_vcpus_each_get_their_own_answers() {
 }
 
 /// Serves whatever is pending now (a request submitted from this thread).
-fn pump(session: &mut Session, dev: &mut impl Device) {
+fn pump(session: &mut Session, dev: &mut impl Handler) {
     session.run_once(dev, Some(Duration::from_millis(500))).unwrap();
 }
 
 /// Puts a port read in `cpu`'s slot in `state`, notifies, serves once, and
 /// asserts that the session left the slot exactly as it was.
-fn notify_in_state(cpu: &sim::SimVcpu, session: &mut Session, dev: &mut impl Device, state: u8) {
+fn notify_in_state(cpu: &sim::SimVcpu, session: &mut Session, dev: &mut impl Handler, state: u8) {
     let r = RawIoreq { state, vp_eport: 0x101, ..sim::pio(0x500, Size::B1, true, 0x77) };
     cpu.slot().store(&r);
     let before = cpu.slot().to_bytes();
@@ -334,11 +334,11 @@ fn slots_in_unexpected_states_are_left_alone() {
 
 /// A device that returns more than the access size asks for.
 struct Greedy;
-impl Device for Greedy {
-    fn read(&mut self, _: &mut Ctx<'_>, _: Access) -> u64 {
+impl Handler for Greedy {
+    fn read(&mut self, _: &mut Ctx<'_>, _: IoAccess) -> u64 {
         u64::MAX
     }
-    fn write(&mut self, _: &mut Ctx<'_>, _: Access, _: u64) {}
+    fn write(&mut self, _: &mut Ctx<'_>, _: IoAccess, _: u64) {}
     fn request(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> u64 {
         serve(self, ctx, req);
         0xdead_beef_dead_beef

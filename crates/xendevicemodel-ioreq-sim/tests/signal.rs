@@ -4,21 +4,21 @@
 use std::thread;
 use std::time::Duration;
 use xendevicemodel::Logger;
-use xendevicemodel_ioreq::sim::SimXen;
 use xendevicemodel_ioreq::*;
+use xendevicemodel_ioreq_sim::SimXen;
 
 struct Nothing;
-impl Device for Nothing {
-    fn read(&mut self, _: &mut Ctx<'_>, _: Access) -> u64 {
+impl Handler for Nothing {
+    fn read(&mut self, _: &mut Ctx<'_>, _: IoAccess) -> u64 {
         0
     }
-    fn write(&mut self, _: &mut Ctx<'_>, _: Access, _: u64) {}
+    fn write(&mut self, _: &mut Ctx<'_>, _: IoAccess, _: u64) {}
 }
 
 #[test]
 fn sigterm_ends_run_and_drop_destroys_the_server() {
     let xen = SimXen::new(1);
-    let config = Config { logger: Logger::silent(), ..Config::default() }; // stop_on_signals by default
+    let config = Config { logger: Logger::silent(), stop_on_signals: true, ..Config::default() };
     let mut session = Session::with_backend(xen.clone(), 1, config).unwrap();
     let t = thread::spawn(|| {
         thread::sleep(Duration::from_millis(100));

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
+#   tests/abi/run.sh               the ABI checks below
+#   tests/abi/run.sh real-client   abidiff and Debian's QEMU for Xen as a client (real-client.sh)
 # ABI checks of the built library against Xen's map and Debian's original:
 # exported names and versions, the version-node chain, SONAME, nothing else
 # exported, and a header interchangeable with Xen's.
 set -u
 cd "$(dirname "$0")/../.."
+[ "${1:-}" != real-client ] || exec bash tests/abi/real-client.sh
 LIB=${LIB:-build/libxendevicemodel.so.1.4}
 ORIG=${ORIG:-/usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1.4}
 CC=${CC:-cc}

@@ -8,26 +8,25 @@
 # identical as well as all ok. Other lines ("[LIB] info: ...") carry the
 # measured values. A failing step prints the guest's serial output and the
 # tail of QEMU's log. Every wait is bounded.
-XL=/usr/lib/xen-4.17/bin/xl
+. ./checks.sh
+. ./dom0.sh
+. ./vm.env # XENBIN
+XL=$XENBIN/xl
 xl() { t=$1; shift; timeout "$t" $XL "$@"; } # every xl call is bounded
 G=/payload/guest
 NETBYTES=$(cat $G/netbytes)
 OTHER=50 # a second, idle domain the restricted QEMU must not reach
 
 # ---- dom0 set-up: toolstack, tap devices, the deprivileged QEMU's user ----
-for m in xen-evtchn xen-gntdev xen-gntalloc xenfs tun loop; do insmod /lib/modules/$m.ko 2>/dev/null; done
-mkdir -p /proc/xen /var/run/xen /var/run/xenstored /var/lib/xenstored /var/log/xen/console /var/lib/xen /run/xen /dev/pts /dev/net
-mount -t xenfs xenfs /proc/xen
-mount -t devpts devpts /dev/pts
+load_modules tun loop
+mkdir -p /dev/net
 [ -e /dev/net/tun ] || mknod /dev/net/tun c 10 200
 printf 'root:x:0:0:root:/root:/bin/sh\nxen-qemuuser-shared:x:901:901::/nonexistent:/bin/false\n' > /etc/passwd
 printf 'root:x:0:\nxen-qemuuser-shared:x:901:\n' > /etc/group
 export LD_LIBRARY_PATH=/payload/xen # tooling (libxenctrl) uses Xen's own library
 $G/mkdomain create $OTHER > /dev/null || echo "dom0: cannot create the idle domain $OTHER"
 unset LD_LIBRARY_PATH
-/usr/lib/xen-4.17/bin/xenstored --pid-file /var/run/xen/xenstored.pid
-/usr/lib/xen-4.17/bin/xen-init-dom0 > /tmp/init-dom0.log 2>&1 || { cat /tmp/init-dom0.log; echo "dom0: FAIL (xen-init-dom0)"; exit 1; }
-/usr/lib/xen-4.17/bin/xenconsoled --pid-file=/var/run/xen/xenconsoled.pid
+toolstack $XENBIN || exit 1
 # tap0 joins the guest's e1000 to dom0; tap1 is the migration target's (the
 # source QEMU still holds tap0 while the destination starts). dom0's address
 # moves to the tap of the QEMU that runs the guest (ip_on); tap1 has tap0's
@@ -47,10 +46,12 @@ mkfifo /tmp/hold
 echo "dom0: $(uname -r), xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), $(free -m | awk '/Mem:/ {print $2}') MB"
 
 # ---- helpers ----
+# Outcomes (not checks.sh's counts: the host compares both runs' lines):
+# pass STEP [WHY], fail STEP WHY.
 say() { echo "[$LIB] $*"; }
 info() { echo "[$LIB] info: $*"; }
 outcome() { echo "[$LIB] outcome: $*"; }
-ok() { outcome "$1: ok${2:+ ($2)}"; }
+pass() { outcome "$1: ok${2:+ ($2)}"; }
 fail() { # STEP WHY
     outcome "$1: FAIL $2"
     failed=$((failed + 1))
@@ -77,25 +78,35 @@ serial() {
 gline() { serial | sed -n "s/^@G $1 //p" | tail -1; }
 # now: seconds since dom0 booted (no process: forks are slow in this dom0).
 now() { read -r up _ < /proc/uptime; echo "${up%.*}"; }
-# wait_g PATTERN SECONDS: bounded wait for a guest line starting "@G PATTERN".
-# It polls every 3 s and reads the clock without a subshell: each fork costs
-# dom0 (a PV guest under TCG) milliseconds that QEMU needs for the guest.
+seen_g() { grep -q "^@G $1" $SERIALS 2>/dev/null && serial | grep -q "^@G $1"; }
+guest_error() { grep -q '^@G error' $SERIALS 2>/dev/null; }
+# wait_g PATTERN CEILING: waits for a guest line starting "@G PATTERN" and
+# says how long it took (dom0.sh's wait_until); an "@G error" line ends the
+# wait at once. It polls every 3 s: each fork costs dom0 (a PV guest under
+# TCG) milliseconds that QEMU needs for the guest.
 wait_g() {
-    read -r up _ < /proc/uptime
-    end=$(( ${up%.*} + $2 ))
-    while ! grep -q "^@G $1" $SERIALS 2>/dev/null || ! serial | grep -q "^@G $1"; do
-        read -r up _ < /proc/uptime
-        [ "${up%.*}" -ge "$end" ] && return 1
-        grep -q '^@G error' $SERIALS 2>/dev/null && return 1
-        sleep 3
-    done
+    WAIT_STEP=3 WAIT_GIVEUP=guest_error
+    wait_until "guest: @G $1" "$2" seen_g "$1"
+    _rc=$?
+    WAIT_STEP=1 WAIT_GIVEUP=
+    return $_rc
 }
 last_tick() { serial | sed -n 's/^@G tick \([0-9]*\) .*/\1/p' | tail -1; }
+# A tick line can land in the serial file a while after the guest wrote it
+# (the guest kernel's tty buffer, QEMU's UART, an xl call still starting), so
+# a step that judges ticks across an event (pause, save, migration) takes its
+# reference with the guest stopped and its output settled: settle waits until
+# the serial files have not grown for 3 s (dom0.sh's wait_quiet, ceiling
+# 120 s, time reported). Ticks after the reference may have begun before the
+# event: a step judges only those that began after it (from the reference's
+# second successor on).
+settle() { wait_quiet "serial output ($1)" 120 3 $SERIALS; } # WHAT
+serial_bytes() { cat $SERIALS 2>/dev/null | wc -c; }
 wait_tick() { wait_g "tick $1 disk" "$2"; } # N SECONDS
-domid_of() { xl 30 domid "$1" 2>/dev/null; }
+domid_of() { xl 120 domid "$1" 2>/dev/null; }
 qemu_pid() { # DOMID: the device model's pid
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q "xen-domid $1 " && { echo "${p#/proc/}"; return; }
+        tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q "xen-domid $1 " && { echo "${p#/proc/}"; return; }
     done
 }
 md5() { md5sum | cut -d' ' -f1; }
@@ -103,7 +114,7 @@ md5() { md5sum | cut -d' ' -f1; }
 # failed before connecting), so the next run can bind their ports.
 stop_listeners() {
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
+        tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q '^nc -l -p 500[12] ' && kill "${p#/proc/}" 2>/dev/null
     done
     return 0
 }
@@ -180,7 +191,7 @@ check_bindings() {
     n=$(echo "$b" | grep "/payload/$LIB/libxendevicemodel.so.1" | sed "s/.*symbol \`//; s/'.*//" | sort -u | grep -c .)
     other=$(echo "$b" | grep -v "/payload/$LIB/libxendevicemodel.so.1" | grep -c .)
     info "QEMU bound $n distinct xendevicemodel_* functions to /payload/$LIB, $other elsewhere"
-    if [ "$n" -ge 15 ] && [ "$other" -eq 0 ]; then ok "$1" "QEMU's xendevicemodel_* calls bound to the library under test"
+    if [ "$n" -ge 15 ] && [ "$other" -eq 0 ]; then pass "$1" "QEMU's xendevicemodel_* calls bound to the library under test"
     else fail "$1" "QEMU's bindings: $n to /payload/$LIB, $other elsewhere"; fi
 }
 
@@ -215,10 +226,10 @@ scenario() {
     write_cfg /tmp/create.cfg guest /tmp/serial-$LIB-1.log "$(devices tap0)"
     t0=$(now)
     info "xl create"
-    if ! xl 240 -vvv create /tmp/create.cfg > /tmp/xl-create.log 2>&1; then
+    if ! xl 600 -vvv create /tmp/create.cfg > /tmp/xl-create.log 2>&1; then
         tail -40 /tmp/xl-create.log; fail boot "xl create failed"; return
     fi
-    if wait_g boot 1200; then ok boot "Linux started its init from the AHCI disk"
+    if wait_g boot 1200; then pass boot "Linux started its init from the AHCI disk"
     else fail boot "no init within 1200 s"; return; fi
     info "the guest reached its init $(( $(now) - t0 )) s after xl create"
 
@@ -230,19 +241,19 @@ scenario() {
         eval rand=\$rand_$d
         if ! wait_g "$d-write" 300; then fail "$d-read" "no report"; fail "$d-write" "no report"; continue; fi
         got=$(gline "$d-read")
-        if [ "$got" = "$rand" ]; then ok "$d-read" "1 MiB of dom0's random bytes, checksum matches"
+        if [ "$got" = "$rand" ]; then pass "$d-read" "1 MiB of dom0's random bytes, checksum matches"
         else fail "$d-read" "guest read $got, dom0 wrote $rand"; fi
         want=$(pattern $d | md5)
         [ $d = ahci ] && base=$AHCI_BASE || base=0
         img=$(region /tmp/$d.img $((base + WRITE_BLK)) | md5)
-        if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then ok "$d-write" "the guest's flushed pattern is in the image file"
+        if [ "$(gline "$d-write")" = "ok $want" ] && [ "$img" = "$want" ]; then pass "$d-write" "the guest's flushed pattern is in the image file"
         else fail "$d-write" "guest: $(gline "$d-write"), expected ok $want, image has $img"; fi
     done
     # MSI: AHCI's interrupts are MSIs (chip PCI-MSI: QEMU delivers them with inject_msi), delivered.
-    wait_g "irq ahci" 60
+    wait_g "irq ahci" 300
     set -- $(gline "irq ahci")
     info "AHCI interrupts: ${1:-?} on ${2:-?}"
-    case ${2:-} in *MSI*|*msi*) [ "${1:-0}" -gt 0 ] && ok msi "AHCI's interrupt is an MSI and fired" || fail msi "AHCI's MSI count is ${1:-0}" ;;
+    case ${2:-} in *MSI*|*msi*) [ "${1:-0}" -gt 0 ] && pass msi "AHCI's interrupt is an MSI and fired" || fail msi "AHCI's MSI count is ${1:-0}" ;;
                   *) fail msi "AHCI's interrupt is not an MSI: ${2:-none}" ;; esac
 
     # Network: NETBYTES each way through the emulated e1000 and dom0's tap0.
@@ -250,11 +261,11 @@ scenario() {
         set -- $(gline net-tx)
         got_n=$(wc -c < /tmp/net-from-guest) got_md5=$(md5 < /tmp/net-from-guest)
         if [ "${1:-}" = "$NETBYTES" ] && [ "$got_n" = "$NETBYTES" ] && [ "$got_md5" = "${2:-}" ]; then
-            ok net-guest-to-dom0 "$NETBYTES random bytes arrived intact"
+            pass net-guest-to-dom0 "$NETBYTES random bytes arrived intact"
         else fail net-guest-to-dom0 "guest sent ${1:-?} bytes md5 ${2:-?}, dom0 got $got_n md5 $got_md5"; fi
         set -- $(gline net-rx)
         want=$(md5 < /tmp/net-to-guest)
-        if [ "${1:-}" = "$NETBYTES" ] && [ "${2:-}" = "$want" ]; then ok net-dom0-to-guest "$NETBYTES random bytes arrived intact"
+        if [ "${1:-}" = "$NETBYTES" ] && [ "${2:-}" = "$want" ]; then pass net-dom0-to-guest "$NETBYTES random bytes arrived intact"
         else fail net-dom0-to-guest "guest got ${1:-?} bytes md5 ${2:-?}, dom0 sent $NETBYTES md5 $want"; fi
     else
         fail net-guest-to-dom0 "no report"; fail net-dom0-to-guest "no report"
@@ -263,7 +274,7 @@ scenario() {
     set -- $(gline "irq net")
     info "e1000 interrupts: ${1:-?} on ${2:-?}"
     # A level-triggered IO-APIC line: Linux's handler for it is "fasteoi".
-    case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && ok intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
+    case ${2:-} in IO-APIC*fasteoi*|IO-APIC*level*) [ "${1:-0}" -gt 0 ] && pass intx "e1000's interrupt is a level-triggered PCI INTx (IO-APIC line) and fired" || fail intx "e1000's count is ${1:-0}" ;;
                   *) fail intx "e1000's interrupt is not on the IO-APIC: ${2:-none}" ;; esac
     toolkit # the Rust device model's PCI function, used by the guest, then torn down
 
@@ -271,19 +282,22 @@ scenario() {
     if ! wait_tick 3 600; then fail ticks "no tick 3 within 600 s"; return; fi
     set -- $(gline "irq ide")
     info "ata_piix interrupts: ${1:-?} on ${2:-?}; tick 1: $(serial | grep '^@G tick 1 '); tick 3: $(serial | grep '^@G tick 3 ')"
-    case ${2:-} in IO-APIC*edge*) [ "$(tick_field 3 ide)" -gt "$(tick_field 1 ide)" ] && ok isa-irq "the IDE disk's ISA interrupt (IO-APIC, edge) keeps growing" ||
+    case ${2:-} in IO-APIC*edge*) [ "$(tick_field 3 ide)" -gt "$(tick_field 1 ide)" ] && pass isa-irq "the IDE disk's ISA interrupt (IO-APIC, edge) keeps growing" ||
                      fail isa-irq "ata_piix count $(tick_field 1 ide) -> $(tick_field 3 ide)" ;;
                   *) fail isa-irq "ata_piix is not on an ISA (IO-APIC edge) line: ${2:-none}" ;; esac
-    devices_ok 1 3 && ok ticks "each tick reads back its counter, reads AHCI, pings dom0; all interrupts grow" ||
+    devices_ok 1 3 && pass ticks "each tick reads back its counter, reads AHCI, pings dom0; all interrupts grow" ||
         fail ticks "ticks 1-3: $(serial | grep '^@G tick [123] ' | tr '\n' ' ')"
 
-    # Save and restore: a new QEMU takes over.
-    l=$(last_tick)
+    # Save and restore: a new QEMU takes over. The reference is the last tick
+    # the saved guest wrote; tick l+2 is the first that ran wholly on the new QEMU.
     t1=$(now)
-    info "xl save at tick $l"
+    info "xl save at tick $(last_tick)"
     if xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ! domid_of guest > /dev/null; then
         t2=$(now)
         info "xl save took $((t2 - t1)) s, $(($(wc -c < /tmp/guest.save) / 1048576)) MiB"
+        settle save
+        l=$(last_tick)
+        info "the saved guest's last tick: $l"
         SERIALS="$SERIALS /tmp/serial-$LIB-2.log"
         write_cfg /tmp/restore.cfg guest /tmp/serial-$LIB-2.log "$(devices tap0)"
         if xl 600 restore /tmp/restore.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; then
@@ -291,12 +305,14 @@ scenario() {
             # AHCI on the restored QEMU: reads right and its MSIs still arrive (a
             # Xen-aware Linux lost them here: see the guest's nopv in run.sh).
             if wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 2)) ahci)" = "$ahci_blk" ] &&
-                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field "$l" msi)" ]; then
-                ok ahci-after-restore "the AHCI disk reads right on the restored QEMU, its MSIs arrive"
-            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field "$l" msi) -> $(tick_field $((l + 2)) msi)"; fi
-            if wait_tick $((l + 1)) 600 && wait_tick $((l + 3)) 600 && devices_ok $((l + 1)) $((l + 3)); then
-                ok save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
-            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 1)) ")"; fi
+                [ "$(tick_field $((l + 2)) msi)" -gt "$(tick_field $((l + 1)) msi)" ]; then
+                pass ahci-after-restore "the AHCI disk reads right on the restored QEMU, its MSIs arrive"
+            else fail ahci-after-restore "tick $((l + 2)): AHCI block $(tick_field $((l + 2)) ahci) (want $ahci_blk), MSIs $(tick_field $((l + 1)) msi) -> $(tick_field $((l + 2)) msi)"; fi
+            # Tick l+1 (perhaps begun before the save) continued the count; l+2
+            # read back the count l+1 wrote.
+            if wait_tick $((l + 1)) 600 && wait_tick $((l + 4)) 600 && devices_ok $((l + 2)) $((l + 4)); then
+                pass save-restore "counting continued at the next tick, the disk held the last count, every device works on the new QEMU"
+            else fail save-restore "after restore: ticks up to $(last_tick) (saved at $l): $(serial | grep "^@G tick $((l + 2)) ")"; fi
         else tail -30 /tmp/xl-restore.log; fail save-restore "xl restore failed"; fi
     else tail -30 /tmp/xl-save.log; fail save-restore "xl save failed"; fi
     rm -f /tmp/guest.save
@@ -304,17 +320,22 @@ scenario() {
     info "the restored QEMU: pid $pid, uid $(awk '/^Uid:/ { print $2 }' /proc/$pid/status 2>/dev/null)"
     check_maps "$pid" || fail library "the restored QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
 
-    # Pause: no tick while paused, the next one after.
+    # Pause: no tick while paused, the next one after. The reference is taken
+    # once the pause took effect and every line written before it has landed.
     info "pause"
-    l=$(last_tick)
-    xl 30 pause guest
-    sleep 6
-    state=$(xl 30 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
-    l2=$(last_tick)
-    xl 30 unpause guest
-    if [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
-        ok pause "no tick while paused, counting resumed at the next one"
-    else fail pause "ticks $l -> $l2 while paused (state $state), then last $(last_tick)"; fi
+    xl 120 pause guest
+    l= l2=none b1=0 b2=0 state=
+    if settle pause; then
+        l=$(last_tick) b1=$(serial_bytes)
+        sleep 6
+        state=$(xl 120 list guest 2>/dev/null | awk 'NR == 2 { print $5 }')
+        l2=$(last_tick) b2=$(serial_bytes)
+    fi
+    info "paused at tick $l; 6 s later tick $l2, serial output $b1 -> $b2 bytes"
+    xl 120 unpause guest
+    if [ -n "$l" ] && [ "$l" = "$l2" ] && echo "$state" | grep -q p && wait_tick $((l + 2)) 600 && [ "$(tick_field $((l + 1)) disk)" = ok ]; then
+        pass pause "no tick while paused, counting resumed at the next one"
+    else fail pause "ticks ${l:-?} -> $l2 while paused (state $state), then last $(last_tick)"; fi
 
     # Live migration to localhost: the receiver is a second xl on this host.
     info "migrate"
@@ -324,13 +345,17 @@ scenario() {
     t1=$(now)
     xl 900 migrate -C /tmp/migrate.cfg -s "" guest "exec $XL -vvv migrate-receive -e" > /tmp/xl-migrate.log 2>&1
     mrc=$?
-    ip_on tap1 # the receiving QEMU's e1000 is on tap1
     info "xl migrate exit $mrc after $(( $(now) - t1 )) s"
-    # The guest ran on the receiver before dom0's address moved to tap1: judge
-    # the ticks that began after the move (a tick may straddle it).
+    # The guest runs on the receiver before dom0's address moves to tap1 (the
+    # receiving QEMU's): paused, it gets the move and the reference tick lm;
+    # tick lm+1 may have begun before the move, lm+2 began after.
+    xl 120 pause guest
+    ip_on tap1
+    settle migrate
     lm=$(last_tick)
+    xl 120 unpause guest
     if [ $mrc -eq 0 ] && wait_tick $((lm + 4)) 600 && devices_ok $((lm + 2)) $((lm + 4)); then
-        ok migrate "the guest continued on the receiving QEMU, every device works"
+        pass migrate "the guest continued on the receiving QEMU, every device works"
     else
         grep -iE 'error|fail|refus|lock|denied' /tmp/xl-migrate.log | head -40 | sed "s/^/[$LIB] xl-migrate| /"
         fail migrate "xl migrate exit $mrc, ticks up to $(last_tick) (migrated at $l)"
@@ -339,14 +364,15 @@ scenario() {
     # A deprivileged QEMU (dm_restrict = 1, -xen-domid-restrict) takes over
     # through xl save / xl restore.
     info "xl save and xl restore with dm_restrict = 1"
-    l=$(last_tick)
-    SERIALS="$SERIALS /tmp/serial-$LIB-4.log"
+    l=
     losetup -d /dev/loop0 2>/dev/null; losetup -d /dev/loop1 2>/dev/null
     losetup /dev/loop0 /tmp/ide.img && losetup /dev/loop1 /tmp/ahci.img || info "losetup failed"
     chmod 600 /dev/loop0 /dev/loop1
     write_cfg /tmp/restricted.cfg guest /tmp/serial-$LIB-4.log "dm_restrict = 1
 $(DISKS=loop devices tap0)"
-    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 &&
+    # The reference: the saved guest's last tick (as for the first save).
+    if ! { xl 600 save guest /tmp/guest.save > /tmp/xl-save.log 2>&1 && ip_on tap0 && settle save &&
+           l=$(last_tick) && SERIALS="$SERIALS /tmp/serial-$LIB-4.log" &&
            xl 600 -vvv restore /tmp/restricted.cfg /tmp/guest.save > /tmp/xl-restore.log 2>&1; }; then
         tail -20 /tmp/xl-save.log; grep -E 'error|warning' /tmp/xl-restore.log | tail -20
         fail restrict-qemu "xl save / xl restore with dm_restrict failed"
@@ -359,12 +385,12 @@ $(DISKS=loop devices tap0)"
     root=$(readlink /proc/$pid/root 2>/dev/null)
     info "QEMU pid $pid, uid $uid, root $root; $(tr '\0' ' ' < /proc/$pid/cmdline | grep -o '\-xen-domid-restrict\|-runas [^ ]*\|-chroot [^ ]*' | tr '\n' ' ')"
     if [ "$uid" = 901 ] && [ -n "$root" ] && [ "$root" != / ] && tr '\0' ' ' < /proc/$pid/cmdline | grep -q -- '-xen-domid-restrict'; then
-        ok restrict-qemu "QEMU runs with -xen-domid-restrict as xen-qemuuser-shared, chrooted"
+        pass restrict-qemu "QEMU runs with -xen-domid-restrict as xen-qemuuser-shared, chrooted"
     else fail restrict-qemu "QEMU uid '$uid', root '$root'"; fi
     $G/privcmd-probe "$pid" "$dom" $OTHER > /tmp/probe.log 2>&1
     prc=$?
     sed "s/^/[$LIB] probe| /" /tmp/probe.log
-    [ $prc -eq 0 ] && ok restrict-handle "each privcmd file of QEMU serves its guest and refuses another domain's dm_op and any hypercall (EPERM)" ||
+    [ $prc -eq 0 ] && pass restrict-handle "each privcmd file of QEMU serves its guest and refuses another domain's dm_op and any hypercall (EPERM)" ||
         fail restrict-handle "privcmd-probe exit $prc"
     # Why a deprivileged QEMU's writes to an image file get lost: libxl caps its
     # file size (RLIMIT_FSIZE); a write past the cap fails (EFBIG, SIGXFSZ) on a
@@ -378,23 +404,27 @@ $(DISKS=loop devices tap0)"
     losetup -d /dev/loop2; rm -f /tmp/fsz.img
     info "with QEMU's file size cap ($fsz bytes), a write at 1 MiB: regular file $f, block device $b"
     [ "$fsz" = 262144 ] && [ $f = refused ] && [ $b = written ] &&
-        ok restrict-rlimit "libxl caps a deprivileged QEMU's file size at 256 KiB: past it a regular file refuses writes, a block device does not" ||
+        pass restrict-rlimit "libxl caps a deprivileged QEMU's file size at 256 KiB: past it a regular file refuses writes, a block device does not" ||
         fail restrict-rlimit "cap '$fsz', regular file $f, block device $b"
     check_maps "$pid" || fail library "the deprivileged QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"
 
-    if wait_tick $((l + 2)) 600 && devices_ok $((l + 1)) $((l + 2)); then ok restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
-    else fail restrict-ticks "ticks up to $(last_tick) (saved at $l)"; fi
+    if [ -n "$l" ] && wait_tick $((l + 3)) 600 && devices_ok $((l + 2)) $((l + 3)); then pass restrict-ticks "the guest continued on the deprivileged QEMU, every device works"
+    else fail restrict-ticks "ticks up to $(last_tick) (saved at ${l:-?})"; fi
 
     # The disks as dom0 sees them at the end.
     pid=$(qemu_pid "$(domid_of guest)")
     [ -n "$pid" ] && { check_maps "$pid" || fail library "the migrated QEMU has not mapped /payload/$LIB/libxendevicemodel.so.1"; }
+    # Paused and settled: the image holds the last tick's count, or the next
+    # one's if the pause came between its disk write and its line.
+    xl 120 pause guest
+    settle end
     l=$(last_tick)
     xl 60 destroy guest 2>/dev/null
     sleep 1
     losetup -d /dev/loop0 2>/dev/null; losetup -d /dev/loop1 2>/dev/null
     img=$(region /tmp/ide.img $TICK_BLK | head -c 13)
     if [ "$img" = "$(printf 'tick-%08d' "$l")" ] || [ "$img" = "$(printf 'tick-%08d' $((l + 1)))" ]; then
-        [ "$(region /tmp/ide.img $WRITE_BLK | md5)" = "$(pattern ide | md5)" ] && ok disk-final "the image holds the last count and the pattern" ||
+        [ "$(region /tmp/ide.img $WRITE_BLK | md5)" = "$(pattern ide | md5)" ] && pass disk-final "the image holds the last count and the pattern" ||
             fail disk-final "the pattern changed in the image"
     else fail disk-final "the image holds '$img', the guest's last tick was $l"; fi
     check_bindings library
@@ -439,6 +469,7 @@ failed=0
 # For development: GUEST_EXPERIMENT=script.sh runs that instead of the scenario.
 if [ -e $G/experiment.sh ]; then LIB=xen; . $G/experiment.sh; exit 0; fi
 for LIB in $(cat $G/libs); do
+    WAIT_PREFIX="[$LIB] "
     echo "$LIB" > /tmp/dm-lib
     echo "/tmp/trace-$LIB" > /tmp/dm-trace
     rm -f /tmp/dm-bindings-$LIB.* /tmp/trace-$LIB /tmp/trace-$LIB.restricted

@@ -7,13 +7,13 @@
 
 #![allow(clippy::vec_init_then_push)]
 
-#[path = "../examples/pci-sum.rs"]
+#[path = "../../xendevicemodel-ioreq/examples/pci-sum.rs"]
 mod pci_sum;
 
 use std::thread;
 use xendevicemodel::Logger;
-use xendevicemodel_ioreq::sim::SimXen;
 use xendevicemodel_ioreq::*;
+use xendevicemodel_ioreq_sim::SimXen;
 
 const DEV: Sbdf = Sbdf::new(0, 0, 5, 0);
 const BAR: u64 = 0xf100_0000;
@@ -21,15 +21,13 @@ const BAR: u64 = 0xf100_0000;
 #[test]
 fn the_readme_device_serves_a_simulated_guest() {
     let xen = SimXen::new(2);
-    let mut dev = pci_sum::Sum::new(5);
-    let config = Config {
-        ranges: vec![IoRange::Pci(dev.cfg.sbdf())],
-        logger: Logger::silent(),
-        stop_on_signals: false,
-        ..Config::default()
-    };
+    let mut bus = Bus::new();
+    let dev = bus.add(pci_sum::Sum::new(5));
+    let config = Config { logger: Logger::silent(), ..Config::default() };
     let mut session = Session::with_backend(xen.clone(), 3, config).unwrap();
     xen.take_calls();
+    // What run() does first; here before the guest thread starts.
+    bus.attach(session.server()).unwrap();
     let x = xen.clone();
     let guest = thread::spawn(move || {
         let cpu = x.vcpu(1);
@@ -91,7 +89,7 @@ fn the_readme_device_serves_a_simulated_guest() {
         stop.stop();
         r
     });
-    assert_eq!(session.run(&mut dev).unwrap(), Exit::Stopped);
+    assert_eq!(session.run(&mut bus).unwrap(), Exit::Stopped);
     let seen = watcher.join().unwrap().expect("the guest thread");
     let want: Vec<(&str, u64)> = vec![
         ("ids", 0x5355_5845),
@@ -119,6 +117,7 @@ fn the_readme_device_serves_a_simulated_guest() {
     assert_eq!(
         xen.take_calls(),
         [
+            "claim id=1 pci 0000:00:05.0",
             "claim id=1 mmio 0xf1000000-0xf1000fff",
             "interrupt pci-intx 0000:00:05.0 pin=0 level=1",
             "interrupt pci-intx 0000:00:05.0 pin=0 level=0",
@@ -129,4 +128,6 @@ fn the_readme_device_serves_a_simulated_guest() {
         ]
     );
     assert_eq!(session.stats().refused, 0);
+    assert_eq!(bus.stray(), 0);
+    assert_eq!(bus.device(dev).regs, [0xffff_ffff, 2]);
 }

@@ -16,19 +16,19 @@ use std::time::{Duration, Instant};
 use xendevicemodel::Logger;
 use xendevicemodel_ioreq::abi::RawIoreq;
 use xendevicemodel_ioreq::request::decode;
-use xendevicemodel_ioreq::sim::{self, SimXen, WaitMode};
 use xendevicemodel_ioreq::*;
+use xendevicemodel_ioreq_sim::{self as sim, SimXen, WaitMode};
 
 /// One 4-byte register per port.
 struct Regs([u32; 256]);
-impl Device for Regs {
-    fn read(&mut self, _: &mut Ctx<'_>, a: Access) -> u64 {
+impl Handler for Regs {
+    fn read(&mut self, _: &mut Ctx<'_>, a: IoAccess) -> u64 {
         match a.space {
             Space::Port(p) => self.0[p as usize & 0xff] as u64,
             _ => u64::MAX,
         }
     }
-    fn write(&mut self, _: &mut Ctx<'_>, a: Access, v: u64) {
+    fn write(&mut self, _: &mut Ctx<'_>, a: IoAccess, v: u64) {
         if let Space::Port(p) = a.space {
             self.0[p as usize & 0xff] = v as u32;
         }
