@@ -119,10 +119,7 @@ pub fn call_slow(
     traced: impl FnOnce(Option<Instant>, c_int, c_int),
 ) -> c_int {
     let start = trace::enabled().then(Instant::now);
-    let r = guard(name, || match table::untraced(key) {
-        Some(k) => table::with(k, f, || Err(bad_handle(key, name))),
-        None => Err(bad_handle(key, name)),
-    });
+    let r = guard(name, || table::with_any(key, f, || Err(bad_handle(key, name))));
     let errno = r.err().map_or(0, |e| e.errno().raw());
     let rc = finish(r);
     if start.is_some() {
@@ -212,22 +209,23 @@ pub unsafe fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
         // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
         process::first_open(&log);
         start = trace::enabled().then(Instant::now);
-        let inserted = match table::insert(|| capi::open_first(log)) {
+        // A tracing process's keys carry the trace bit: only they take the
+        // path that traces.
+        let traced = trace::enabled();
+        let inserted = match table::insert(traced, || capi::open_first(log)) {
             Ok(r) => r,
             // No DM_OP ioctl, or privcmd failed: log, maybe libxencall, outside the lock.
             Err(rest) => {
                 let dm = rest.finish()?;
-                table::insert(|| Ok::<_, Error>(dm))?
+                table::insert(traced, || Ok::<_, Error>(dm))?
             }
         };
-        inserted.map_err(|(e, dm)| {
-            let why = if e == Errno::EMFILE { "too many open handles" } else { "no memory for the handle table" };
-            dm.logger().error(e, format_args!("{why}"));
-            Error::Os(e)
+        inserted.map_err(|(full, dm)| {
+            dm.logger().error(full.errno, format_args!("{full}"));
+            Error::Os(full.errno)
         })
     });
     let handle = match r {
-        Ok(key) if trace::enabled() => table::traced(key) as *mut H,
         Ok(key) => key as *mut H,
         Err(e) => {
             set_errno(e.errno().raw());
@@ -250,8 +248,7 @@ pub fn close<H>(dmod: *mut H) -> c_int {
         // A privcmd handle is released under the table lock (a fork sees it
         // open or released); libxencall's close takes libxentoolcore's lock,
         // so it comes after.
-        let key = table::untraced(dmod as u64).unwrap_or(dmod as u64);
-        let released = table::remove(key, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
+        let released = table::remove(dmod as u64, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
         match released {
             Ok(Ok(r)) => r,
             Ok(Err(dm)) => dm.close(),

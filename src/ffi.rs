@@ -49,7 +49,17 @@ fn space(is_mmio: c_int) -> IoSpace {
 ///
 /// @parm logger where errors are logged; NULL means stderr at XTL_PROGRESS.
 /// @parm open_flags reserved, pass 0.
-/// @return a handle, or NULL with errno set.
+/// @return a handle, or NULL with errno set (besides open(2)'s errors:
+///         EMFILE when the process has 1,048,576 handles open, 16,384 on
+///         32-bit targets; ENOSPC when it has used up its handle values, see
+///         below; both logged).
+///
+/// Handle values: a handle is accepted exactly as open returned it, and only
+/// while it is open. No value is given out twice in a process's life, so a
+/// handle kept after its close can never name a handle opened later: it gets
+/// EBADF, whatever was opened since. A process has 2^52 values (2^30 on
+/// 32-bit targets: a billion opens); once they are used up, open fails with
+/// ENOSPC.
 ///
 /// Threads: a handle may be used by any number of threads at once.
 ///

@@ -58,7 +58,7 @@ build_failed=()
 build_c() {
     local out=$1 src=$2
     shift 2
-    if [ "$out" -nt "$src" ] && [ "$out" -nt tests/harness/check.h ] && [ "$out" -nt include/xendevicemodel.h ] &&
+    if [ "$out" -nt "$src" ] && [ "$out" -nt tests/harness/check.h ] && [ "$out" -nt tests/harness/calls.h ] && [ "$out" -nt include/xendevicemodel.h ] &&
         [ "$out" -nt tests/fake/fakeprivcmd.h ] && [ "$out" -nt "$B/libxendevicemodel.so.1.4" ]; then
         return 0
     fi

@@ -80,6 +80,7 @@ static inline int t_in_child(void (*scenario)(void))
         scenario();
         if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
             t_failed++;
+        fflush(NULL);
         _exit(t_failed > 250 ? 250 : t_failed);
     }
     close(p[1]);
