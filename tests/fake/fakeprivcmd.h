@@ -37,6 +37,12 @@ const struct fp_record *fp_get(unsigned long i);
 #define FP_RING 64
 /* ioctls seen on fake descriptors since the last reset (not counted with record=0). */
 unsigned long fp_ioctl_count(void);
+/*
+ * Requests that reached the hypervisor although XSA-506's fix refuses them
+ * (EINVAL): a dm_op with no buffer, modified_memory with fewer than two.
+ * Never reset.
+ */
+unsigned long fp_xsa506_count(void);
 /* Clears records, counters, server ids and injected errors; keeps the config. */
 void fp_reset(void);
 /* The next `times` dm_ops with xen_dm_op.op == op (-1: any) fail with err. */
