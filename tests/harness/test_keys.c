@@ -87,6 +87,8 @@ static int refused_everywhere(xendevicemodel_handle *h, char *why, size_t len)
 {
     int bad = 0;
     for (int c = 0; c < NCALLS; c++) {
+        if (!h && CALLS[c].closes)
+            continue; /* closing NULL is 0, as in Xen (a traced 32-bit key can be 1) */
         unsigned long before = fp_ioctl_count();
         errno = 0;
         int rc = CALLS[c].run(h);

@@ -186,5 +186,5 @@ int main(int argc, char **argv)
     run(1);
     CHECK(bad_cases == 0, "%d inputs sent requests that XSA-506 refuses", bad_cases);
     CHECK(sent > cases / 2, "only %d of %d inputs sent anything: the edges test nothing", sent, cases);
-    return t_done(xen_lib ? "xsa506 (Xen's library)" : "xsa506");
+    return t_done(xen_lib ? "xsa506 (the Xen library)" : "xsa506");
 }
