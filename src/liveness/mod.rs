@@ -457,7 +457,17 @@ mod tests {
         assert!(gate.begin_close(0x77));
         assert!(!gate.begin_close(0x77), "only one close wins");
         assert!(Pin::enter(gate, 0x77).is_none(), "no call is admitted while closing");
-        let waiter = std::thread::spawn(move || wait_unused(gate, 0x77));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = started.clone();
+        let waiter = std::thread::spawn(move || {
+            s.store(true, SeqCst);
+            wait_unused(gate, 0x77)
+        });
+        // The waiter is running; it cannot return while `pin` lives (however
+        // long it is given: 20 ms after it started, here).
+        while !started.load(SeqCst) {
+            std::thread::yield_now();
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(!waiter.is_finished(), "close returned while a call was in flight");
         drop(pin);

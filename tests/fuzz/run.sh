@@ -7,5 +7,7 @@ cd "$(dirname "$0")"
 . ../lib/checks.sh
 . ../lib/fuzz.sh
 export LD_PRELOAD=$(cd ../.. && pwd)/build/libfakeprivcmd.so
+# Our shared object, for the target's dlclose/dlopen cycles.
+export XDM_FUZZ_LIB=$(cd ../.. && pwd)/build/libxendevicemodel.so.1.4
 fuzz_run fuzz c_abi "${1:-20}"
 summary fuzz

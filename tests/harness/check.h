@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xentoollog.h>
 
@@ -48,6 +49,37 @@ static int t_passed, t_failed;
         CHECK(rc_ == 0, "%s: rc %d errno %d (%s)", #call, rc_, e_, strerror(e_)); \
     } while (0)
 
+/*
+ * Bounded waits. A test waits for an event (a thread parked, a child
+ * exited), never for a fixed time, and only a hang reaches the ceiling: it
+ * is generous (a loaded machine, valgrind, qemu-user take many times the
+ * usual time), and the longest wait is reported, so a run shows how close
+ * it came.
+ */
+#define T_CEILING_S 180
+static long t_longest_ms;
+
+static inline long t_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+}
+
+/* Waits until cond(arg) holds: 1, or 0 after T_CEILING_S (a hang). */
+static inline int t_wait(int (*cond)(void *), void *arg)
+{
+    long start = t_now_ms(), end = start + T_CEILING_S * 1000L;
+    while (!cond(arg)) {
+        if (t_now_ms() > end)
+            return 0;
+        usleep(200);
+    }
+    if (t_now_ms() - start > t_longest_ms)
+        t_longest_ms = t_now_ms() - start;
+    return 1;
+}
+
 /* Open file descriptors of this process. */
 static inline int t_count_fds(void)
 {
@@ -75,7 +107,7 @@ static inline int t_in_child(void (*scenario)(void))
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        alarm(60);
+        alarm(T_CEILING_S); /* a hang becomes a failure */
         t_passed = t_failed = 0;
         scenario();
         if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
@@ -94,6 +126,8 @@ static inline int t_in_child(void (*scenario)(void))
 
 static inline int t_done(const char *suite)
 {
+    if (t_longest_ms > 0)
+        printf("%s: the longest wait for an event took %ld ms (ceiling %d s)\n", suite, t_longest_ms, T_CEILING_S);
     printf("%s: %d passed, %d failed\n", suite, t_passed, t_failed);
     fflush(stdout);
     return t_failed ? 1 : 0;

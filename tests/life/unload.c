@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         return 2;
     const char *path = argv[1];
     int stays = !strcmp(argv[2], "stays");
-    alarm(120); /* a hang becomes a failure */
+    alarm(T_CEILING_S); /* a hang becomes a failure */
     int fds = t_count_fds();
     int bad = 0;
     for (int i = 0; i < ROUNDS; i++)
