@@ -9,13 +9,13 @@
 //! - map the result to Xen's convention: 0, or -1 with `errno`;
 //! - write the call to the trace when `XENDEVICEMODEL_TRACE` is set.
 
+use crate::sys::{xentoollog_logger, XtlLogger};
 use crate::trace::{self, Call};
 use crate::{process, table};
 use core::panic::AssertUnwindSafe;
 use libc::{c_int, c_uint};
 use std::time::Instant;
-use xendevicemodel::capi::{self, xentoollog_logger, CPtr, XtlLogger};
-use xendevicemodel::{DeviceModel, Errno, Error, InvalidArgument};
+use xendevicemodel::{DeviceModel, Errno, Error, InvalidArgument, Options, UserPtr, Xencall};
 
 /// The body of every export (see ffi.rs):
 /// - `entry!(open(logger, open_flags))`, `entry!(close(dmod))`;
@@ -192,9 +192,9 @@ pub unsafe fn optional<'a, T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> R
 /// Unless NULL, `p` must be valid for the size the operation documents
 /// (Xen's API contract).
 #[inline(always)]
-pub unsafe fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<CPtr, Error> {
+pub unsafe fn buffer<T>(_: &DeviceModel, p: *mut T, _: &str, _: &str) -> Result<UserPtr, Error> {
     // SAFETY: the caller's promise.
-    Ok(unsafe { CPtr::new(p) })
+    Ok(unsafe { UserPtr::new(p) })
 }
 
 /// `xendevicemodel_open`.
@@ -205,18 +205,21 @@ pub unsafe fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
     let mut start = None;
     let r = guard("open", || {
         // SAFETY: the caller's promise.
-        let log = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
+        let (log, xtl) = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
         // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
         process::first_open(&log);
         start = trace::enabled().then(Instant::now);
         // A tracing process's keys carry the trace bit: only they take the
         // path that traces.
         let traced = trace::enabled();
-        let inserted = match table::insert(traced, || capi::open_first(log)) {
+        let options = Options { logger: log, generation: &process::GENERATION };
+        let inserted = match table::insert(traced, || DeviceModel::open_privcmd(options)) {
             Ok(r) => r,
             // No DM_OP ioctl, or privcmd failed: log, maybe libxencall, outside the lock.
             Err(rest) => {
-                let dm = rest.finish()?;
+                let raw = xtl.map_or(core::ptr::null_mut(), XtlLogger::as_raw);
+                // SAFETY: NULL or a live logger: the caller's (its promise) or ours.
+                let dm = rest.finish_with(|| unsafe { Xencall::open_with_logger(raw.cast()) })?;
                 table::insert(traced, || Ok::<_, Error>(dm))?
             }
         };

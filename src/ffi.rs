@@ -3,8 +3,10 @@
 //! Each body is one `entry!` (boundary.rs), which catches panics, looks the
 //! handle up, checks out-pointers, maps the result to Xen's convention (0,
 //! or -1 with `errno`) and writes the trace; the expression it runs is one
-//! call of the device model (the `xendevicemodel` crate, whose `c_*`
-//! methods keep Xen's C semantics where they differ from the typed ones).
+//! call of the device model (the `xendevicemodel` crate, whose `*_raw`
+//! methods keep Xen's C semantics where they differ from the typed ones:
+//! arguments truncated to 8 bits here, as Xen truncates them, and caller
+//! buffers passed to the kernel as they are).
 //! cbindgen turns this file into `include/xendevicemodel.h`; the doc
 //! comments below are that header's documentation.
 //!
@@ -15,8 +17,8 @@
 #![allow(non_camel_case_types)]
 
 use crate::boundary::entry;
+use crate::sys::xentoollog_logger;
 use libc::{c_int, c_uint, c_ulong};
-use xendevicemodel::capi::xentoollog_logger;
 use xendevicemodel::{Event, IoSpace};
 
 /// An open device-model interface. Opaque: only ever passed back to this library.
@@ -29,7 +31,7 @@ pub type domid_t = u16;
 /// `ioservid_t`.
 pub type ioservid_t = u16;
 /// `xen_pfn_t`: `unsigned long` on x86, 64 bits on Arm.
-pub type xen_pfn_t = xendevicemodel::capi::XenPfn;
+pub type xen_pfn_t = xendevicemodel::arch::XenPfn;
 /// `evtchn_port_t`.
 pub type evtchn_port_t = u32;
 /// `hvmmem_type_t`, a C enum.
@@ -123,7 +125,7 @@ pub unsafe extern "C" fn xendevicemodel_create_ioreq_server(
     id: *mut ioservid_t,
 ) -> c_int {
     entry!(create_ioreq_server(dmod, domid, handle_bufioreq; required id) => |dm| {
-        *id = dm.c_create_ioreq_server(domid, handle_bufioreq)?;
+        *id = dm.create_ioreq_server_raw(domid, handle_bufioreq as u8)?;
         Ok(())
     })
 }
@@ -322,7 +324,7 @@ pub unsafe extern "C" fn xendevicemodel_set_pci_intx_level(
     level: c_uint,
 ) -> c_int {
     entry!(set_pci_intx_level(dmod, domid, segment, bus, device, intx, level) => |dm| {
-        dm.c_set_pci_intx_level(domid, segment, bus, device, intx, level)
+        dm.set_pci_intx_level_raw(domid, segment, bus, device, intx, level as u8)
     })
 }
 
@@ -340,7 +342,7 @@ pub unsafe extern "C" fn xendevicemodel_set_isa_irq_level(
     irq: u8,
     level: c_uint,
 ) -> c_int {
-    entry!(set_isa_irq_level(dmod, domid, irq, level) => |dm| dm.c_set_isa_irq_level(domid, irq, level))
+    entry!(set_isa_irq_level(dmod, domid, irq, level) => |dm| dm.set_isa_irq_level_raw(domid, irq, level as u8))
 }
 
 /// Sets the level of an interrupt line (used on Arm; x86 Xen answers EOPNOTSUPP).
@@ -357,7 +359,7 @@ pub unsafe extern "C" fn xendevicemodel_set_irq_level(
     irq: c_uint,
     level: c_uint,
 ) -> c_int {
-    entry!(set_irq_level(dmod, domid, irq, level) => |dm| dm.c_set_irq_level(domid, irq, level))
+    entry!(set_irq_level(dmod, domid, irq, level) => |dm| dm.set_irq_level_raw(domid, irq, level as u8))
 }
 
 /// Maps a PCI INTx line (0 => A .. 3 => D) to an ISA IRQ (0 disables the link).
@@ -413,7 +415,7 @@ pub unsafe extern "C" fn xendevicemodel_track_dirty_vram(
     dirty_bitmap: *mut c_ulong,
 ) -> c_int {
     entry!(track_dirty_vram(dmod, domid, first_pfn, nr; buffer dirty_bitmap) => |dm| {
-        dm.c_track_dirty_vram(domid, first_pfn, nr, dirty_bitmap)
+        dm.track_dirty_vram_raw(domid, first_pfn, nr, dirty_bitmap)
     })
 }
 
@@ -453,7 +455,7 @@ pub unsafe extern "C" fn xendevicemodel_modified_memory_bulk(
     nr: u32,
 ) -> c_int {
     entry!(modified_memory_bulk(dmod, domid, nr; buffer extents) => |dm| {
-        dm.c_modified_memory_bulk(domid, extents, nr)
+        dm.modified_memory_raw(domid, extents, nr)
     })
 }
 

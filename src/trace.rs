@@ -19,12 +19,13 @@
 //! warning through the opening handle's logger; the library then works
 //! untraced. When the variable is unset, a call pays one load and one branch.
 
+use crate::sys;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use xendevicemodel::{capi, Errno, Logger};
+use xendevicemodel::{Errno, Logger};
 
 /// The environment variable that turns tracing on.
 pub const VAR: &str = "XENDEVICEMODEL_TRACE";
@@ -194,7 +195,7 @@ impl core::fmt::Write for Line {
 fn head(name: &str) -> Line {
     let mut l = Line { buf: [0; 1024], len: 0 };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let _ = write!(l, "{}.{:06} {} {} {name}", now.as_secs(), now.subsec_micros(), std::process::id(), capi::gettid());
+    let _ = write!(l, "{}.{:06} {} {} {name}", now.as_secs(), now.subsec_micros(), std::process::id(), sys::gettid());
     l
 }
 
@@ -225,7 +226,7 @@ const FSIZE_MARGIN: u64 = 64 << 10;
 /// instead, with one line on stderr. The limit is looked at on every line:
 /// a process may lower it after its first open (QEMU is started with it).
 fn write_file(f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
-    let Some(limit) = capi::file_size_limit() else {
+    let Some(limit) = sys::file_size_limit() else {
         return (&*f).write_all(line);
     };
     // One writer at a time in this process, so the size it checks holds.
@@ -270,7 +271,7 @@ pub fn call(start: Option<Instant>, handle: usize, call: &Call<'_>, rc: i32, err
 /// Writes an open's line.
 #[cold]
 #[inline(never)]
-pub fn open(start: Option<Instant>, logger: *mut capi::xentoollog_logger, flags: u32, handle: usize) {
+pub fn open(start: Option<Instant>, logger: *mut sys::xentoollog_logger, flags: u32, handle: usize) {
     let saved = nix::errno::Errno::last_raw();
     let mut l = head("open");
     let _ = write!(l, " logger={:#x} open_flags={flags}", logger as usize);

@@ -33,10 +33,10 @@ mod sync {
 }
 
 use crate::lock::SpinLock;
+use crate::sys::{self, ThreadKey};
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
 pub use protocol::{Gate, Record, CLOSING};
-use xendevicemodel::capi::{self, ThreadKey};
 use xendevicemodel::Errno;
 
 /// Where a thread's record pointer points until the thread owns a record:
@@ -175,7 +175,7 @@ pub fn init() {
             return;
         }
         r.exit_key = ThreadKey::new(thread_exit).ok();
-        let records = r.exit_key.is_some() && capi::membarrier_register().is_ok();
+        let records = r.exit_key.is_some() && sys::membarrier_register().is_ok();
         MODE.store(if records { RECORDS } else { COUNTS }, Release);
     });
 }
@@ -335,10 +335,10 @@ pub fn wait_unused(gate: &Gate, key: u64) {
 /// A full barrier on every thread of the process.
 #[cold]
 fn barrier() {
-    let ok = match capi::membarrier() {
+    let ok = match sys::membarrier() {
         Ok(()) => true,
         // Not registered in this process: a child after fork().
-        Err(Errno::EPERM) => capi::membarrier_register().and_then(|()| capi::membarrier()).is_ok(),
+        Err(Errno::EPERM) => sys::membarrier_register().and_then(|()| sys::membarrier()).is_ok(),
         Err(_) => false,
     };
     if !ok {

@@ -8,7 +8,7 @@
 use crate::abi::{self, *};
 use crate::error::{Errno, Error, InvalidArgument, Result};
 use crate::log::Logger;
-use crate::os::{self, Buf, Privcmd, Xencall};
+use crate::os::{Buf, Generation, Privcmd, UserPtr, Xencall};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// How the hypervisor buffers an IOREQ server's buffered ioreqs
@@ -61,10 +61,20 @@ pub struct Event {
 }
 
 /// How to open a [`DeviceModel`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Where the handle reports errors (default: stderr).
     pub logger: Logger,
+    /// How the handle tells that it was inherited across `fork()` (default:
+    /// [`Generation::process`]; a program with its own fork handlers may
+    /// give its own, see [`Generation`]).
+    pub generation: &'static Generation,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { logger: Logger::default(), generation: Generation::process() }
+    }
 }
 
 /// An open device-model interface: the Rust counterpart of
@@ -78,13 +88,15 @@ pub struct Options {
 pub struct DeviceModel {
     /// The privcmd descriptor; -1 on the libxencall path.
     privcmd: Privcmd,
-    /// Where calls read the process generation (`os::generation_word`).
+    /// Where calls read the process generation (`Generation::word`).
     gen: &'static AtomicU64,
+    /// What that word belongs to (for the getpid() fallback).
+    source: &'static Generation,
     /// The generation in which calls go straight to privcmd: the one at open
     /// for a privcmd handle, [`NOT_DIRECT`] for a libxencall one. One compare
     /// with the current generation admits a call to the fast path.
     direct: u64,
-    /// The process generation at open (see `os::generation`).
+    /// The process generation at open.
     generation: u64,
     /// Kernels without the DM_OP ioctl: requests go through libxencall.
     xcall: Option<Xencall>,
@@ -94,14 +106,16 @@ pub struct DeviceModel {
 /// A generation the process never has.
 const NOT_DIRECT: u64 = u64::MAX;
 
-/// The first step of opening, which calls no user code (no logging): what
-/// the C API runs under its table lock (see the `capi` module).
+/// What is left of an open that privcmd alone could not complete
+/// ([`DeviceModel::open_privcmd`]): a kernel without the DM_OP ioctl or
+/// without the privcmd device (libxencall is next), or a failure to report.
 #[derive(Debug)]
-pub(crate) enum Opening {
-    /// privcmd with the DM_OP ioctl: done.
-    Done(DeviceModel),
+pub struct Fallback(Opening);
+
+#[derive(Debug)]
+enum Opening {
     /// No DM_OP ioctl (`why`) or no privcmd device: libxencall is next.
-    NeedsXencall { logger: Logger, generation: u64, why: Option<Errno> },
+    NeedsXencall { logger: Logger, gen: &'static Generation, generation: u64, why: Option<Errno> },
     /// Opening privcmd failed.
     Failed { logger: Logger, err: Errno },
 }
@@ -125,30 +139,34 @@ impl DeviceModel {
     /// restricted (a stub domain): privcmd is kept. A missing device or a
     /// kernel without the ioctl selects libxencall, as in Xen's library.
     pub fn open_with(options: Options) -> Result<Self> {
-        Self::open_first(options).finish()
+        Self::open_privcmd(options).or_else(Fallback::finish)
     }
 
-    /// Opens privcmd and probes it; calls no user code.
-    pub(crate) fn open_first(options: Options) -> Opening {
-        let logger = options.logger;
-        let generation = os::open_generation();
+    /// The first step of [`open_with`](Self::open_with), which calls no user
+    /// code (it logs nothing), so that a caller may hold its own locks
+    /// meanwhile: opens privcmd and probes it. What is left when that does
+    /// not make a handle is the [`Fallback`]'s to finish.
+    pub fn open_privcmd(options: Options) -> core::result::Result<Self, Fallback> {
+        let Options { logger, generation: gen } = options;
+        let generation = gen.at_open();
         match Privcmd::open() {
             Ok(privcmd) => match privcmd.dm_op(DOMID_INVALID, &[]) {
-                Ok(()) | Err(Errno::EPERM) => Opening::Done(DeviceModel {
+                Ok(()) | Err(Errno::EPERM) => Ok(DeviceModel {
                     privcmd,
-                    gen: os::generation_word(),
+                    gen: gen.word(),
+                    source: gen,
                     direct: generation,
                     generation,
                     xcall: None,
                     logger,
                 }),
-                Err(e) => Opening::NeedsXencall { logger, generation, why: Some(e) },
+                Err(e) => Err(Fallback(Opening::NeedsXencall { logger, gen, generation, why: Some(e) })),
             },
             // No privcmd device node: an old kernel; as in Xen, try libxencall.
             Err(Errno::ENOENT | Errno::ENXIO | Errno::ENODEV) => {
-                Opening::NeedsXencall { logger, generation, why: None }
+                Err(Fallback(Opening::NeedsXencall { logger, gen, generation, why: None }))
             }
-            Err(err) => Opening::Failed { logger, err },
+            Err(err) => Err(Fallback(Opening::Failed { logger, err })),
         }
     }
 
@@ -159,7 +177,7 @@ impl DeviceModel {
 
     /// True in a child process for a handle its parent opened.
     pub fn is_inherited(&self) -> bool {
-        !os::same_process(self.generation)
+        !self.source.same_process(self.generation)
     }
 
     /// Where this handle reports errors.
@@ -167,22 +185,9 @@ impl DeviceModel {
         &self.logger
     }
 
-    /// The privcmd descriptor (-1 on the libxencall path), for messages.
-    #[cfg(feature = "capi")]
-    pub(crate) fn privcmd_fd(&self) -> i32 {
-        self.privcmd.raw()
-    }
-
-    /// Restricts the privcmd file to `domid`, as it is.
-    #[cfg(feature = "capi")]
-    pub(crate) fn restrict_fd(&self, domid: DomId) -> core::result::Result<(), Errno> {
-        self.privcmd.restrict(domid)
-    }
-
-    /// Replaces this process's privcmd descriptor with /dev/null.
-    #[cfg(feature = "capi")]
-    pub(crate) fn neuter(&self) -> core::result::Result<(), Errno> {
-        self.privcmd.neuter()
+    /// The privcmd descriptor (`None` on the libxencall path).
+    pub fn privcmd_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.privcmd.fd()
     }
 
     // ------------------------------------------------------------ submit path
@@ -266,8 +271,11 @@ impl DeviceModel {
         self.create_ioreq_server_raw(domid, bufioreq as u8)
     }
 
+    /// [`create_ioreq_server`](Self::create_ioreq_server) with any 8-bit
+    /// `handle_bufioreq` value (`HVM_IOREQSRV_BUFIOREQ_*`): the hypervisor
+    /// checks it.
     #[inline]
-    pub(crate) fn create_ioreq_server_raw(&self, domid: DomId, handle_bufioreq: u8) -> Result<IoServId> {
+    pub fn create_ioreq_server_raw(&self, domid: DomId, handle_bufioreq: u8) -> Result<IoServId> {
         let r = self.call(domid, DmOp::new(CreateIoreqServer { handle_bufioreq, id: 0 }))?;
         Ok(r.body::<CreateIoreqServer>().id)
     }
@@ -371,11 +379,13 @@ impl DeviceModel {
         intx: u8,
         asserted: bool,
     ) -> Result<()> {
-        self.pci_intx_level(domid, segment, bus, device, intx, asserted as u8)
+        self.set_pci_intx_level_raw(domid, segment, bus, device, intx, asserted as u8)
     }
 
+    /// [`set_pci_intx_level`](Self::set_pci_intx_level) with any 8-bit
+    /// `level`: the hypervisor checks it (`EINVAL` above 1).
     #[inline]
-    pub(crate) fn pci_intx_level(
+    pub fn set_pci_intx_level_raw(
         &self,
         domid: DomId,
         segment: u16,
@@ -391,11 +401,12 @@ impl DeviceModel {
     /// Asserts or deasserts ISA IRQ line `irq` (0..=15).
     #[inline]
     pub fn set_isa_irq_level(&self, domid: DomId, irq: u8, asserted: bool) -> Result<()> {
-        self.isa_irq_level(domid, irq, asserted as u8)
+        self.set_isa_irq_level_raw(domid, irq, asserted as u8)
     }
 
+    /// [`set_isa_irq_level`](Self::set_isa_irq_level) with any 8-bit `level`.
     #[inline]
-    pub(crate) fn isa_irq_level(&self, domid: DomId, irq: u8, level: u8) -> Result<()> {
+    pub fn set_isa_irq_level_raw(&self, domid: DomId, irq: u8, level: u8) -> Result<()> {
         self.call(domid, DmOp::new(SetIsaIrqLevel { isa_irq: irq, level })).map(drop)
     }
 
@@ -403,11 +414,12 @@ impl DeviceModel {
     /// controller (Arm; x86 Xen answers `EOPNOTSUPP`).
     #[inline]
     pub fn set_irq_level(&self, domid: DomId, irq: u32, asserted: bool) -> Result<()> {
-        self.irq_level(domid, irq, asserted as u8)
+        self.set_irq_level_raw(domid, irq, asserted as u8)
     }
 
+    /// [`set_irq_level`](Self::set_irq_level) with any 8-bit `level`.
     #[inline]
-    pub(crate) fn irq_level(&self, domid: DomId, irq: u32, level: u8) -> Result<()> {
+    pub fn set_irq_level_raw(&self, domid: DomId, irq: u32, level: u8) -> Result<()> {
         self.call(domid, DmOp::new(SetIrqLevel { irq, level })).map(drop)
     }
 
@@ -437,8 +449,17 @@ impl DeviceModel {
         self.dirty_vram(domid, first_pfn, nr, Buf::bytes(bitmap))
     }
 
+    /// [`track_dirty_vram`](Self::track_dirty_vram) into `ceil(nr / 8)`
+    /// bytes at `bitmap`, sent as they are (computed in the native word, so
+    /// no overflow to 0 as in Xen's C library; NULL is the kernel's or the
+    /// hypervisor's to refuse, with `EFAULT`).
     #[inline]
-    pub(crate) fn dirty_vram(&self, domid: DomId, first_pfn: u64, nr: u32, bitmap: Buf<'_>) -> Result<()> {
+    pub fn track_dirty_vram_raw(&self, domid: DomId, first_pfn: u64, nr: u32, bitmap: UserPtr) -> Result<()> {
+        self.dirty_vram(domid, first_pfn, nr, Buf::from_user(bitmap, bitmap_bytes(nr)))
+    }
+
+    #[inline]
+    fn dirty_vram(&self, domid: DomId, first_pfn: u64, nr: u32, bitmap: Buf<'_>) -> Result<()> {
         self.call2(domid, DmOp::new(TrackDirtyVram { nr, first_pfn }), bitmap).map(drop)
     }
 
@@ -463,9 +484,18 @@ impl DeviceModel {
         self.modified_extents(domid, Buf::extents(extents), nr)
     }
 
+    /// [`modified_memory_bulk`](Self::modified_memory_bulk) of `nr` extents
+    /// at `extents` (`nr` * 16 bytes), sent as they are (NULL is the
+    /// kernel's or the hypervisor's to refuse; with `nr` 0 exactly Xen's
+    /// request).
+    #[inline]
+    pub fn modified_memory_raw(&self, domid: DomId, extents: UserPtr, nr: u32) -> Result<()> {
+        self.modified_extents(domid, Buf::from_user(extents, nr as usize * core::mem::size_of::<Extent>()), nr)
+    }
+
     /// `nr` extents in `extents` (its size is `nr` * 16 bytes).
     #[inline(always)]
-    pub(crate) fn modified_extents(&self, domid: DomId, extents: Buf<'_>, nr: u32) -> Result<()> {
+    fn modified_extents(&self, domid: DomId, extents: Buf<'_>, nr: u32) -> Result<()> {
         if nr as usize > MAX_EXTENTS_PER_CALL {
             return self.modified_chunked(domid, extents, nr);
         }
@@ -559,19 +589,30 @@ impl DeviceModel {
     }
 }
 
-impl Opening {
-    /// The second step: logs what the first found, and opens libxencall if needed.
-    pub(crate) fn finish(self) -> Result<DeviceModel> {
-        match self {
-            Opening::Done(dm) => Ok(dm),
-            Opening::NeedsXencall { logger, generation, why } => {
+impl Fallback {
+    /// The second step of [`DeviceModel::open_with`]: logs what the first
+    /// found, and opens libxencall if needed (which logs its own failures to
+    /// stderr).
+    pub fn finish(self) -> Result<DeviceModel> {
+        self.finish_with(Xencall::open)
+    }
+
+    /// [`finish`](Self::finish), with libxencall opened by `open_xencall`
+    /// if it is needed (to give libxencall a logger of the caller's).
+    pub fn finish_with(
+        self,
+        open_xencall: impl FnOnce() -> core::result::Result<Xencall, Errno>,
+    ) -> Result<DeviceModel> {
+        match self.0 {
+            Opening::NeedsXencall { logger, gen, generation, why } => {
                 if let Some(e) = why {
                     logger.debug(format_args!("privcmd has no DM_OP ioctl ({e}); using libxencall"));
                 }
-                let xcall = Xencall::open(logger.as_xtl())?;
+                let xcall = open_xencall()?;
                 Ok(DeviceModel {
                     privcmd: Privcmd::none(),
-                    gen: os::generation_word(),
+                    gen: gen.word(),
+                    source: gen,
                     direct: NOT_DIRECT,
                     generation,
                     xcall: Some(xcall),

@@ -42,20 +42,27 @@
 //! hypervisor answered (`ESRCH`: no such domain, `EPERM`: not permitted or
 //! restricted to another domain, ...).
 //!
+//! A program with fork handlers of its own (the C library built on this
+//! crate) can own the fork story itself: see [`Generation`].
+//!
+//! ## Exactly Xen's requests
+//! The `*_raw` methods send values the typed ones would narrow or refuse
+//! (any 8-bit level, any buffered-ioreq mode) and caller memory the kernel
+//! checks ([`UserPtr`]), so that a caller can reproduce any request of Xen's
+//! C library byte for byte; [`DeviceModel::open_privcmd`] opens without
+//! calling user code, for callers that hold locks meanwhile.
+//!
 //! ## Layout
 //! - `abi`: Xen's dm_op structures, encoded safely at Xen's offsets;
 //! - `arch`: what differs between x86_64, arm64 and armhf, checked at compile time;
 //! - `os`: the only module with `unsafe` code: privcmd, libxencall, fork
-//!   detection, and (feature `capi`) Xen's logging and restriction libraries;
-//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`];
-//! - `capi` (feature `capi`): what the C ABI crate needs beyond the safe API.
+//!   detection;
+//! - `dm`: [`DeviceModel`]; `log`: [`Logger`]; `error`: [`Error`].
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod abi;
 pub mod arch;
-#[cfg(feature = "capi")]
-pub mod capi;
 mod dm;
 mod error;
 mod log;
@@ -65,6 +72,7 @@ pub use abi::{
     DomId, Extent, IoServId, HVMMEM_IOREQ_SERVER, MAX_EXTENTS_PER_CALL, PRIVCMD_BUF_MAX,
     XEN_DMOP_IOREQ_MEM_ACCESS_WRITE,
 };
-pub use dm::{BufIoreq, DeviceModel, Event, IoSpace, IoreqServerInfo, Options};
+pub use dm::{BufIoreq, DeviceModel, Event, Fallback, IoSpace, IoreqServerInfo, Options};
 pub use error::{Errno, Error, InvalidArgument, Result};
-pub use log::{Level, Log, Logger};
+pub use log::{Level, Log, LogFn, Logger};
+pub use os::{Generation, UserPtr, Xencall};

@@ -1,7 +1,8 @@
 //! Where a handle reports what goes wrong.
 //!
 //! A [`Logger`] is stderr (the default), silence, a Rust [`Log`]
-//! implementation, or (for the C API) a libxentoollog logger. Messages are
+//! implementation, or a function with a word of context (which needs no
+//! allocation: what a foreign logging library's handle fits in). Messages are
 //! formatted into a fixed buffer: logging never allocates, and never changes
 //! `errno`.
 
@@ -33,11 +34,12 @@ enum Sink {
     Stderr,
     Silent,
     Custom(Arc<dyn Log>),
-    /// A libxentoollog logger; `true` if it writes to stderr, whose stdio
-    /// lock is then held around each message so lines stay whole.
-    #[cfg(feature = "capi")]
-    Xtl(os::XtlLogger, bool),
+    Fn(usize, LogFn),
 }
+
+/// A logging function for [`Logger::from_fn`]: the context word it was
+/// given, then what [`Log::log`] receives.
+pub type LogFn = fn(usize, Level, Option<Errno>, &str);
 
 /// Where one handle's messages go.
 #[derive(Clone)]
@@ -55,8 +57,7 @@ impl fmt::Debug for Logger {
             Sink::Stderr => "Logger::stderr",
             Sink::Silent => "Logger::silent",
             Sink::Custom(_) => "Logger::custom",
-            #[cfg(feature = "capi")]
-            Sink::Xtl(..) => "Logger::xtl",
+            Sink::Fn(..) => "Logger::from_fn",
         })
     }
 }
@@ -78,28 +79,12 @@ impl Logger {
         Logger(Sink::Custom(log))
     }
 
-    /// A libxentoollog logger (the C API's loggers).
-    #[cfg(feature = "capi")]
-    pub fn xtl(logger: os::XtlLogger) -> Self {
-        Logger(Sink::Xtl(logger, false))
-    }
-
-    /// A libxentoollog logger that writes to stderr (made by
-    /// [`XtlLogger::new_stderr`](crate::capi::XtlLogger::new_stderr)): each
-    /// message holds stderr's stdio lock, so that libxentoollog's pieces of
-    /// one line are not interleaved with another thread's.
-    #[cfg(feature = "capi")]
-    pub fn xtl_stderr(logger: os::XtlLogger) -> Self {
-        Logger(Sink::Xtl(logger, true))
-    }
-
-    /// The libxentoollog logger, if this is one (libxencall logs through it).
-    pub(crate) fn as_xtl(&self) -> Option<&os::XtlLogger> {
-        match &self.0 {
-            #[cfg(feature = "capi")]
-            Sink::Xtl(l, _) => Some(l),
-            _ => None,
-        }
+    /// Every message goes to `f(context, ...)`. Unlike [`custom`](Self::custom),
+    /// this allocates nothing: a logger for a handle opened while memory is
+    /// short, or one a word identifies (an index, a foreign library's
+    /// logger handle).
+    pub fn from_fn(context: usize, f: LogFn) -> Self {
+        Logger(Sink::Fn(context, f))
     }
 
     /// Logs an error about `err`.
@@ -137,21 +122,9 @@ impl Logger {
                 let _ = line.write_fmt(args);
                 log.log(level, err, line.as_str());
             }
-            #[cfg(feature = "capi")]
-            Sink::Xtl(l, stderr) => {
+            Sink::Fn(context, f) => {
                 let _ = line.write_fmt(args);
-                let lvl = match level {
-                    Level::Debug => os::xtl_level::DEBUG,
-                    Level::Warn => os::xtl_level::WARN,
-                    Level::Error => os::xtl_level::ERROR,
-                };
-                let msg = line.as_cstr();
-                let log = || l.log(lvl, err.map_or(-1, Errno::raw), msg);
-                if *stderr {
-                    os::with_stderr_locked(log);
-                } else {
-                    log();
-                }
+                f(*context, level, err, line.as_str());
             }
         }
         os::set_errno(saved);
@@ -177,12 +150,6 @@ impl Line {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
 
-    #[cfg(feature = "capi")]
-    fn as_cstr(&mut self) -> &core::ffi::CStr {
-        self.buf[self.len] = 0;
-        core::ffi::CStr::from_bytes_until_nul(&self.buf[..=self.len]).unwrap_or(c"")
-    }
-
     fn with_newline(&mut self) -> &[u8] {
         self.buf[self.len] = b'\n';
         &self.buf[..=self.len]
@@ -195,7 +162,8 @@ impl Write for Line {
         while !s.is_char_boundary(take) {
             take -= 1;
         }
-        // NUL bytes would cut a C string short; Xen's messages never have any.
+        // NUL bytes would cut a message short where it becomes a C string
+        // (a from_fn logger may pass it to C); Xen's messages never have any.
         for (d, &c) in self.buf[self.len..self.len + take].iter_mut().zip(s.as_bytes()) {
             *d = if c == 0 { b' ' } else { c };
         }
@@ -214,6 +182,23 @@ mod tests {
         fn log(&self, level: Level, errno: Option<Errno>, message: &str) {
             self.0.lock().unwrap().push((level, errno, message.to_owned()));
         }
+    }
+
+    #[test]
+    fn function_loggers_get_their_word_and_every_message() {
+        static GOT: Mutex<Vec<(usize, Level, Option<Errno>, String)>> = Mutex::new(Vec::new());
+        fn f(ctx: usize, level: Level, errno: Option<Errno>, msg: &str) {
+            GOT.lock().unwrap().push((ctx, level, errno, msg.to_owned()));
+        }
+        let l = Logger::from_fn(0x5845, f);
+        os::set_errno(Errno::ESRCH);
+        l.warn(Errno::EPERM, format_args!("a\0b"));
+        l.debug(format_args!("quiet"));
+        assert_eq!(os::last_errno(), Errno::ESRCH, "logging changed errno");
+        let got = GOT.lock().unwrap();
+        assert_eq!(got[0], (0x5845, Level::Warn, Some(Errno::EPERM), "a b".to_owned()), "NUL bytes become spaces");
+        assert_eq!(got[1], (0x5845, Level::Debug, None, "quiet".to_owned()), "debug messages reach functions too");
+        assert_eq!(format!("{l:?}"), "Logger::from_fn");
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //!
 //! What it offers the rest of the crate is safe: an owned privcmd descriptor
 //! ([`Privcmd`]) that issues `IOCTL_PRIVCMD_DM_OP` over buffer descriptors
-//! ([`Buf`]) built from Rust borrows, the libxencall fallback ([`Xencall`]),
-//! fork detection ([`generation`]), errno, and, for the C ABI crate
-//! (feature `capi`), libxentoollog, libxentoolcore, `pthread_atfork`,
-//! `membarrier(2)` and pthread keys.
+//! ([`Buf`]) built from Rust borrows (or from a caller's [`UserPtr`]), the
+//! libxencall fallback ([`Xencall`]), fork detection ([`Generation`]) and
+//! errno.
 //!
 //! Everything reaches the kernel through libc's `open`/`ioctl`/`close`
 //! symbols, so `LD_PRELOAD` test doubles and tracing tools see every request.
@@ -73,11 +72,10 @@ impl<'a> Buf<'a> {
         Buf { uptr: e.as_mut_ptr().cast(), size: core::mem::size_of_val(e), _borrow: PhantomData }
     }
 
-    /// A C caller's buffer of `size` bytes (the pointer may be NULL, which
+    /// A caller's buffer of `size` bytes (the pointer may be NULL, which
     /// the kernel checks: it answers `EFAULT` for memory it cannot pin).
-    #[cfg(feature = "capi")]
     #[inline(always)]
-    pub(crate) fn from_c(ptr: CPtr, size: usize) -> Self {
+    pub(crate) fn from_user(ptr: UserPtr, size: usize) -> Self {
         Buf { uptr: ptr.0, size, _borrow: PhantomData }
     }
 
@@ -90,22 +88,23 @@ impl<'a> Buf<'a> {
     }
 }
 
-/// A buffer pointer from a C caller, vouched for when it was wrapped.
-#[cfg(feature = "capi")]
+/// An address in the caller's memory that is passed to the kernel as it
+/// is, for the `*_raw` operations that send exactly what a caller gives
+/// (NULL included: the kernel checks the memory, and answers `EFAULT` for
+/// memory it cannot pin). Vouched for when it was made.
 #[derive(Clone, Copy, Debug)]
-pub struct CPtr(*mut c_void);
+pub struct UserPtr(*mut c_void);
 
-#[cfg(feature = "capi")]
-impl CPtr {
-    /// Wraps a C caller's buffer pointer for one call.
+impl UserPtr {
+    /// Wraps a buffer address for one call.
     ///
     /// # Safety
     /// Unless NULL, `ptr` must be valid for reads and writes of as many bytes
-    /// as the operation it is passed to documents (Xen's C API contract), for
-    /// the duration of that call.
+    /// as the operation it is passed to documents, for the duration of that
+    /// call.
     #[inline(always)]
     pub unsafe fn new<T>(ptr: *mut T) -> Self {
-        CPtr(ptr.cast())
+        UserPtr(ptr.cast())
     }
 }
 
@@ -162,10 +161,10 @@ impl Privcmd {
         Privcmd(-1)
     }
 
-    /// The descriptor number (-1 for none).
-    #[cfg(feature = "capi")]
-    pub(crate) fn raw(&self) -> c_int {
-        self.0
+    /// The descriptor, if there is one.
+    pub(crate) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        // SAFETY: we own the descriptor, open for as long as `self` lives.
+        (self.0 >= 0).then(|| unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) })
     }
 
     /// Issues `IOCTL_PRIVCMD_DM_OP` for `dom` with the buffers given; the
@@ -207,12 +206,6 @@ impl Drop for Privcmd {
 
 // ---------------------------------------------------------------- libxencall
 
-/// Opaque `struct xentoollog_logger` (libxentoollog).
-#[repr(C)]
-pub struct xentoollog_logger {
-    _opaque: [u8; 0],
-}
-
 #[repr(C)]
 struct xencall_handle {
     _opaque: [u8; 0],
@@ -220,7 +213,7 @@ struct xencall_handle {
 
 #[link(name = "xencall")]
 extern "C" {
-    fn xencall_open(logger: *mut xentoollog_logger, flags: c_uint) -> *mut xencall_handle;
+    fn xencall_open(logger: *mut c_void, flags: c_uint) -> *mut xencall_handle;
     fn xencall_close(xcall: *mut xencall_handle) -> c_int;
     fn xencall3(xcall: *mut xencall_handle, op: c_uint, a1: u64, a2: u64, a3: u64) -> c_int;
     fn xencall_alloc_buffer(xcall: *mut xencall_handle, size: usize) -> *mut c_void;
@@ -243,21 +236,32 @@ struct XenDmOpBuf {
 /// instead of allocating and copying whatever size the caller computed.
 pub(crate) const XENCALL_BUF_MAX: usize = 64 * 1024;
 
-/// A libxencall handle, for kernels without `IOCTL_PRIVCMD_DM_OP` (closed on drop).
+/// A libxencall handle, for kernels without `IOCTL_PRIVCMD_DM_OP` (closed on
+/// drop): what [`Fallback::finish_with`](crate::Fallback::finish_with) takes.
 #[derive(Debug)]
-pub(crate) struct Xencall(*mut xencall_handle);
+pub struct Xencall(*mut xencall_handle);
 
 // SAFETY: libxencall handles may be used from any thread (its buffer cache is locked).
 unsafe impl Send for Xencall {}
 unsafe impl Sync for Xencall {}
 
 impl Xencall {
-    /// Opens libxencall, which logs its own failures through `logger` (NULL:
-    /// a stderr logger of its own).
-    pub(crate) fn open(logger: Option<&XtlLogger>) -> Result<Self, Errno> {
-        let raw = logger.map_or(core::ptr::null_mut(), |l| l.0);
-        // SAFETY: `raw` is NULL or a live logger (XtlLogger's invariant).
-        let h = unsafe { xencall_open(raw, 0) };
+    /// Opens libxencall, which logs its own failures to stderr.
+    pub fn open() -> Result<Self, Errno> {
+        // SAFETY: NULL asks libxencall for a stderr logger of its own.
+        unsafe { Self::open_with_logger(core::ptr::null_mut()) }
+    }
+
+    /// Opens libxencall, which logs its own failures through `logger`, a
+    /// libxentoollog `struct xentoollog_logger *` (NULL: a stderr logger of
+    /// its own).
+    ///
+    /// # Safety
+    /// Unless NULL, `logger` must point at a live xentoollog logger for as
+    /// long as the handle is used.
+    pub unsafe fn open_with_logger(logger: *mut c_void) -> Result<Self, Errno> {
+        // SAFETY: the caller's promise.
+        let h = unsafe { xencall_open(logger, 0) };
         if h.is_null() {
             Err(last_errno())
         } else {
@@ -324,53 +328,128 @@ impl Drop for Xencall {
 
 // ---------------------------------------------------------------- fork detection
 
-/// Where the process generation lives: a page that is zero in a child after
-/// fork(), so a handle can tell it was inherited with one load. Two things
-/// zero it there: the kernel (`MADV_WIPEONFORK`, Linux 4.14, also for a
-/// child made without glibc's fork()), and a `pthread_atfork` child handler
-/// registered with the page (for kernels and emulators that accept the
-/// advice but ignore it, as qemu-user does). Until a page exists this points
-/// at a word that stays 0.
-static GEN_PAGE: AtomicPtr<AtomicU64> = AtomicPtr::new(&NO_PAGE as *const AtomicU64 as *mut AtomicU64);
+/// A process generation: how handles tell, with one load per call, that
+/// they were inherited across `fork()`. It lives in a page that is zero in
+/// a child: the kernel wipes it (`MADV_WIPEONFORK`, Linux 4.14, also for a
+/// child made without glibc's fork()), and so does [`Generation::forked`],
+/// for kernels and emulators that accept the advice but ignore it (as
+/// qemu-user does). Where no such page can be made, handles compare
+/// `getpid()` instead.
+///
+/// Who calls `forked` in a child is the process's fork owner: for
+/// [`Generation::process`], the one [`Options`](crate::Options) uses unless
+/// told otherwise, a `pthread_atfork` child handler it registers itself; a
+/// program (or library) with its own fork handlers makes its own static
+/// `Generation::new()` and calls `forked` from them.
+#[derive(Debug)]
+pub struct Generation {
+    /// The page's first word, or `NO_PAGE` until the page exists.
+    page: AtomicPtr<AtomicU64>,
+    /// The next generation to hand out; a child inherits it, so its
+    /// generations are new to every handle it inherited.
+    next: AtomicU64,
+    /// 0: not decided yet, 1: the page, 2: no page could be made, getpid().
+    mode: AtomicU8,
+}
+
+/// Where a generation points until its page exists: a word that stays 0.
 static NO_PAGE: AtomicU64 = AtomicU64::new(0);
-/// The next generation to hand out; a child inherits it, so its generations
-/// are new to every handle it inherited.
-static NEXT_GEN: AtomicU64 = AtomicU64::new(1);
-/// 0: not decided yet, 1: the page, 2: no page could be made, getpid().
-static GEN_MODE: AtomicU8 = AtomicU8::new(0);
 
-/// Where a handle reads the process generation on each call: a word equal
-/// to the value [`open_generation`] returned at open in the process that
-/// opened the handle, and different in every other process (0 means "ask
-/// [`same_process`]"). Taken at open, after `open_generation`.
-pub(crate) fn generation_word() -> &'static AtomicU64 {
-    // SAFETY: GEN_PAGE always points at NO_PAGE or at a page that is never unmapped.
-    unsafe { &*GEN_PAGE.load(Acquire) }
-}
+/// The generation of [`Generation::process`].
+static PROCESS: Generation = Generation::new();
 
-/// The generation to record in a handle being opened (never 0).
-pub(crate) fn open_generation() -> u64 {
-    if GEN_MODE.load(Acquire) == 0 {
-        let ok = make_page();
-        GEN_MODE.store(if ok { 1 } else { 2 }, Release);
+impl Generation {
+    /// A generation whose owner calls [`forked`](Self::forked) in every
+    /// child (from its `pthread_atfork` child handler). Use it from a
+    /// `static`: handles keep a reference to it.
+    #[allow(clippy::new_without_default)] // only meaningful in a static, made with `new`
+    pub const fn new() -> Self {
+        Generation {
+            page: AtomicPtr::new(&NO_PAGE as *const AtomicU64 as *mut AtomicU64),
+            next: AtomicU64::new(1),
+            mode: AtomicU8::new(0),
+        }
     }
-    if GEN_MODE.load(Acquire) == 2 {
-        return u64::from(getpid());
-    }
-    // SAFETY: mode 1 means GEN_PAGE points at the page.
-    let page = unsafe { &*GEN_PAGE.load(Acquire) };
-    if page.load(Relaxed) == 0 {
-        // First open here, or first open in a child (the page was wiped).
-        let _ = page.compare_exchange(0, NEXT_GEN.fetch_add(1, Relaxed), Relaxed, Relaxed);
-    }
-    page.load(Relaxed)
-}
 
-/// Whether a handle opened with generation `opened` belongs to this process.
-pub(crate) fn same_process(opened: u64) -> bool {
-    match GEN_MODE.load(Acquire) {
-        2 => opened == u64::from(getpid()),
-        _ => generation_word().load(Relaxed) == opened,
+    /// The process's default generation, which registers its own
+    /// `pthread_atfork` child handler when its page is made.
+    pub fn process() -> &'static Generation {
+        &PROCESS
+    }
+
+    /// Marks this process as a new one: what a fork child handler calls.
+    /// Every handle opened before reads as inherited from now on.
+    pub fn forked(&self) {
+        self.word().store(0, Relaxed);
+    }
+
+    /// Where a handle reads the generation on each call: a word equal to
+    /// the value [`at_open`](Self::at_open) returned in the process that
+    /// opened the handle, and different in every other process (0 means
+    /// "ask [`same_process`](Self::same_process)"). Taken after `at_open`.
+    pub(crate) fn word(&self) -> &'static AtomicU64 {
+        // SAFETY: `page` always points at NO_PAGE or at a page that is never unmapped.
+        unsafe { &*self.page.load(Acquire) }
+    }
+
+    /// The generation to record in a handle being opened (never 0).
+    pub(crate) fn at_open(&'static self) -> u64 {
+        if self.mode.load(Acquire) == 0 {
+            let ok = self.make_page();
+            self.mode.store(if ok { 1 } else { 2 }, Release);
+        }
+        if self.mode.load(Acquire) == 2 {
+            return u64::from(getpid());
+        }
+        let page = self.word();
+        if page.load(Relaxed) == 0 {
+            // First open here, or first open in a child (the page was wiped).
+            let _ = page.compare_exchange(0, self.next.fetch_add(1, Relaxed), Relaxed, Relaxed);
+        }
+        page.load(Relaxed)
+    }
+
+    /// Whether a handle opened with generation `opened` belongs to this process.
+    pub(crate) fn same_process(&self, opened: u64) -> bool {
+        match self.mode.load(Acquire) {
+            2 => opened == u64::from(getpid()),
+            _ => self.word().load(Relaxed) == opened,
+        }
+    }
+
+    /// Maps the page and has it zeroed in children; false if that cannot be
+    /// done (no memory, or neither the kernel nor a fork handler would zero
+    /// it).
+    fn make_page(&'static self) -> bool {
+        if !core::ptr::eq(self.page.load(Acquire), &NO_PAGE) {
+            return true;
+        }
+        // SAFETY: a fresh private anonymous page, never unmapped once published.
+        unsafe {
+            let len = 4096;
+            let p = libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            let wiped = libc::madvise(p, len, libc::MADV_WIPEONFORK) == 0;
+            let page = p.cast::<AtomicU64>();
+            let none = &NO_PAGE as *const AtomicU64 as *mut AtomicU64;
+            if self.page.compare_exchange(none, page, AcqRel, Acquire).is_err() {
+                libc::munmap(p, len); // another thread was first
+                return true;
+            }
+            // Once per generation (only the thread that published the page
+            // gets here); other generations' owners zero theirs themselves.
+            let hooked = !core::ptr::eq(self, &PROCESS) || atfork_child(zero_process_generation).is_ok();
+            wiped || hooked
+        }
     }
 }
 
@@ -379,43 +458,9 @@ fn getpid() -> u32 {
     unsafe { libc::getpid() as u32 }
 }
 
-/// Maps the generation page and has it zeroed in children; false if that
-/// cannot be done (no memory, or neither the kernel nor an atfork handler
-/// would zero it).
-fn make_page() -> bool {
-    if !core::ptr::eq(GEN_PAGE.load(Acquire), &NO_PAGE) {
-        return true;
-    }
-    // SAFETY: a fresh private anonymous page, never unmapped once published.
-    unsafe {
-        let len = 4096;
-        let p = libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return false;
-        }
-        let wiped = libc::madvise(p, len, libc::MADV_WIPEONFORK) == 0;
-        let page = p.cast::<AtomicU64>();
-        let none = &NO_PAGE as *const AtomicU64 as *mut AtomicU64;
-        if GEN_PAGE.compare_exchange(none, page, AcqRel, Acquire).is_err() {
-            libc::munmap(p, len); // another thread was first
-            return true;
-        }
-        // Once per process (only the thread that published the page gets here).
-        let hooked = atfork_child(zero_generation_in_child).is_ok();
-        wiped || hooked
-    }
-}
-
-/// `pthread_atfork` child handler: the generation page is zero in a child.
-extern "C" fn zero_generation_in_child() {
-    generation_word().store(0, Relaxed);
+/// `pthread_atfork` child handler of [`Generation::process`].
+extern "C" fn zero_process_generation() {
+    PROCESS.forked();
 }
 
 /// Registers a child handler with `pthread_atfork` (undone by glibc if the
@@ -438,254 +483,49 @@ pub(crate) fn write_stderr(line: &[u8]) {
     let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
 }
 
-/// A libxentoollog logger (`struct xentoollog_logger *`), never NULL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct XtlLogger(*mut xentoollog_logger);
-
-// SAFETY: xentoollog loggers are used from any thread in Xen's libraries too;
-// this crate never writes through the pointer itself.
-unsafe impl Send for XtlLogger {}
-unsafe impl Sync for XtlLogger {}
-
-/// `xentoollog_level` values used here.
-#[cfg(feature = "capi")]
-pub(crate) mod xtl_level {
-    /// `XTL_DEBUG`: hidden by Xen's default loggers.
-    pub const DEBUG: libc::c_int = 1;
-    /// `XTL_PROGRESS`: the threshold of the stderr logger for NULL loggers.
-    pub const PROGRESS: libc::c_int = 4;
-    /// `XTL_WARN`.
-    pub const WARN: libc::c_int = 7;
-    /// `XTL_ERROR`.
-    pub const ERROR: libc::c_int = 8;
-}
-
-#[cfg(feature = "capi")]
-#[link(name = "xentoollog")]
-extern "C" {
-    fn xtl_log(
-        logger: *mut xentoollog_logger,
-        level: c_int,
-        errnoval: c_int,
-        context: *const libc::c_char,
-        format: *const libc::c_char,
-        ...
-    );
-    fn xtl_createlogger_stdiostream(f: *mut libc::FILE, min_level: c_int, flags: c_uint) -> *mut xentoollog_logger;
-}
-
-#[cfg(feature = "capi")]
-extern "C" {
-    static mut stderr: *mut libc::FILE;
-    fn flockfile(f: *mut libc::FILE);
-    fn funlockfile(f: *mut libc::FILE);
-}
-
-#[cfg(feature = "capi")]
-impl XtlLogger {
-    /// Wraps a caller's logger; `None` for NULL.
-    ///
-    /// # Safety
-    /// Unless NULL, `raw` must point at a live xentoollog logger for as long
-    /// as the `XtlLogger` (and every handle given it) is used.
-    pub unsafe fn from_raw(raw: *mut xentoollog_logger) -> Option<Self> {
-        (!raw.is_null()).then_some(XtlLogger(raw))
-    }
-
-    /// The pointer, for other Xen libraries.
-    pub fn as_raw(self) -> *mut xentoollog_logger {
-        self.0
-    }
-
-    /// A new logger writing to stderr at `XTL_PROGRESS` and above, as Xen's
-    /// library creates for a NULL logger (made with libxentoollog itself, so
-    /// that messages look exactly like Xen's). `None` when out of memory.
-    pub fn new_stderr() -> Option<Self> {
-        // SAFETY: reading glibc's `stderr` pointer; the logger does not own it.
-        let raw = unsafe { xtl_createlogger_stdiostream(stderr, xtl_level::PROGRESS, 0) };
-        (!raw.is_null()).then_some(XtlLogger(raw))
-    }
-
-    /// Logs one preformatted message under the context "xendevicemodel";
-    /// `errnoval` (-1 for none) is appended as Xen's loggers do.
-    pub(crate) fn log(self, level: c_int, errnoval: c_int, msg: &core::ffi::CStr) {
-        // SAFETY: a live logger (invariant) and NUL-terminated strings; the
-        // message is passed as an argument, never as the format.
-        unsafe { xtl_log(self.0, level, errnoval, c"xendevicemodel".as_ptr(), c"%s".as_ptr(), msg.as_ptr()) }
-    }
-}
-
-/// Runs `f` holding stdio's lock on stderr, so that a message that
-/// libxentoollog writes in several pieces is not interleaved with another
-/// thread's.
-#[cfg(feature = "capi")]
-pub(crate) fn with_stderr_locked<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: glibc's `stderr` is always a valid FILE; flockfile is recursive,
-    // so the logger's own stdio calls inside `f` proceed.
-    unsafe { flockfile(stderr) };
-    let r = f();
-    // SAFETY: locked just above by this thread.
-    unsafe { funlockfile(stderr) };
-    r
-}
-
-// ---------------------------------------------------------------- process primitives (capi)
-
-#[cfg(feature = "capi")]
-pub use process::*;
-
-#[cfg(feature = "capi")]
-mod process {
-    use super::*;
-    use core::cell::UnsafeCell;
-
-    /// `Xentoolcore__Active_Handle` from Xen's `xentoolcore_internal.h` (not
-    /// installed by Debian): the restrict callback, then the two list links
-    /// that libxentoolcore owns.
-    #[repr(C)]
-    struct ActiveHandle {
-        restrict_callback: unsafe extern "C" fn(*mut ActiveHandle, DomId) -> c_int,
-        le_next: *mut ActiveHandle,
-        le_prev: *mut *mut ActiveHandle,
-    }
-
-    #[link(name = "xentoolcore")]
-    extern "C" {
-        fn xentoolcore__register_active_handle(ah: *mut ActiveHandle);
-        fn xentoolcore__restrict_by_dup2_null(fd: c_int) -> c_int;
-    }
-
-    struct Registration(UnsafeCell<ActiveHandle>);
-    // SAFETY: the links are only written by libxentoolcore, under its own lock.
-    unsafe impl Sync for Registration {}
-
-    static REGISTRATION: Registration = Registration(UnsafeCell::new(ActiveHandle {
-        restrict_callback: trampoline,
-        le_next: core::ptr::null_mut(),
-        le_prev: core::ptr::null_mut(),
-    }));
-    static RESTRICT_ALL: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
-
-    unsafe extern "C" fn trampoline(_: *mut ActiveHandle, domid: DomId) -> c_int {
-        let f = RESTRICT_ALL.load(Acquire);
-        if f.is_null() {
-            return 0;
-        }
-        // SAFETY: only `register_restrict_all` stores here, always such a fn.
-        let f: fn(DomId) -> Result<(), Errno> = unsafe { core::mem::transmute(f) };
-        match f(domid) {
-            Ok(()) => 0,
-            Err(e) => {
-                set_errno(e);
-                -1
-            }
-        }
-    }
-
-    /// Registers `f` with libxentoolcore, once per process, so that
-    /// `xentoolcore_restrict_all(domid)` calls it. Later calls are ignored.
-    pub fn register_restrict_all(f: fn(DomId) -> Result<(), Errno>) {
-        if RESTRICT_ALL.compare_exchange(core::ptr::null_mut(), f as *mut (), AcqRel, Acquire).is_ok() {
-            // SAFETY: a static registration that is never deregistered (the
-            // library stays loaded, see the crate that uses this).
-            unsafe { xentoolcore__register_active_handle(REGISTRATION.0.get()) };
-        }
-    }
-
-    impl Privcmd {
-        /// Replaces this process's descriptor with /dev/null, leaving the open
-        /// file (shared with a parent process) alone: libxentoolcore's helper.
-        pub(crate) fn neuter(&self) -> Result<(), Errno> {
-            // SAFETY: only this process's descriptor table changes.
-            match unsafe { xentoolcore__restrict_by_dup2_null(self.0) } {
-                0 => Ok(()),
-                _ => Err(last_errno()),
-            }
-        }
-    }
-
-    /// Registers fork handlers with `pthread_atfork` (undone by glibc if the
-    /// object that registered them is unloaded).
-    pub fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> Result<(), Errno> {
-        // SAFETY: the handlers are plain functions of this object.
-        match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
-            0 => Ok(()),
-            e => Err(Errno::from_raw(e)),
-        }
-    }
-
-    /// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` (linux/membarrier.h).
-    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: c_int = 1 << 3;
-    /// `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`.
-    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: c_int = 1 << 4;
-
-    /// Declares that this process will use [`membarrier`] (Linux 4.14 and
-    /// later). Fails with `EINVAL` on older kernels, `ENOSYS` or `EPERM`
-    /// under a seccomp policy that forbids it.
-    pub fn membarrier_register() -> Result<(), Errno> {
-        // SAFETY: a plain system call without pointer arguments.
-        check(unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } as c_int)
-            .map(drop)
-    }
-
-    /// Makes every running thread of this process execute a full memory
-    /// barrier before returning (`EPERM` until [`membarrier_register`]
-    /// succeeded in this process, e.g. in a child after `fork()`).
-    pub fn membarrier() -> Result<(), Errno> {
-        // SAFETY: a plain system call without pointer arguments.
-        check(unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) } as c_int).map(drop)
-    }
-
-    /// A pthread key whose destructor runs at thread exit with the thread's
-    /// (non-NULL) value.
-    #[derive(Clone, Copy, Debug)]
-    pub struct ThreadKey(libc::pthread_key_t);
-
-    impl ThreadKey {
-        /// Creates a key (`EAGAIN` when the process has none left).
-        pub fn new(destructor: unsafe extern "C" fn(*mut c_void)) -> Result<Self, Errno> {
-            let mut key: libc::pthread_key_t = 0;
-            // SAFETY: `key` is a valid out-pointer; the destructor is a function of this object.
-            match unsafe { libc::pthread_key_create(&mut key, Some(destructor)) } {
-                0 => Ok(ThreadKey(key)),
-                e => Err(Errno::from_raw(e)),
-            }
-        }
-
-        /// Sets this thread's value, which the destructor receives.
-        pub fn set(self, value: &'static impl Sync) -> Result<(), Errno> {
-            // SAFETY: a static value outlives every thread.
-            match unsafe { libc::pthread_setspecific(self.0, value as *const _ as *const c_void) } {
-                0 => Ok(()),
-                e => Err(Errno::from_raw(e)),
-            }
-        }
-    }
-
-    /// The process's file size limit (`RLIMIT_FSIZE`, soft), or `None` when
-    /// unlimited: a write past it kills the process (SIGXFSZ), which the
-    /// trace must never cause (libxl gives a deprivileged QEMU 256 KiB).
-    pub fn file_size_limit() -> Option<u64> {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: `r` is a valid rlimit for the kernel to fill in.
-        let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut r) };
-        // rlim_t is 32 bits wide on armhf.
-        #[allow(clippy::useless_conversion)]
-        let cur = u64::from(r.rlim_cur);
-        (rc == 0 && r.rlim_cur != libc::RLIM_INFINITY).then_some(cur)
-    }
-
-    /// The calling thread's kernel thread id (`gettid()`), for the trace.
-    pub fn gettid() -> u32 {
-        // SAFETY: a system call without arguments; it cannot fail.
-        unsafe { libc::syscall(libc::SYS_gettid) as u32 }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::mem::{offset_of, size_of};
+
+    /// A generation's owner makes a new process with `forked`: handles
+    /// opened before are inherited from then on, and the next open gets a
+    /// new generation.
+    #[test]
+    fn generations_change_when_the_owner_says_so() {
+        static OWNED: Generation = Generation::new();
+        let g = OWNED.at_open();
+        assert_ne!(g, 0);
+        assert!(OWNED.same_process(g) && OWNED.at_open() == g);
+        OWNED.forked();
+        assert!(!OWNED.same_process(g), "a handle of before forked() still reads as this process's");
+        let g2 = OWNED.at_open();
+        assert!(g2 != g && g2 != 0 && OWNED.same_process(g2));
+    }
+
+    /// The process's default generation tells a real child from its parent
+    /// by itself (the kernel's wipe, or its own atfork handler).
+    #[test]
+    fn the_default_generation_sees_a_fork() {
+        let gen = Generation::process();
+        let g = gen.at_open();
+        // SAFETY: the child only reads atomics and calls _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = if gen.same_process(g) { 1 } else { 0 };
+            // SAFETY: ends the child at once, running nothing of the parent's.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(pid > 0, "fork failed");
+        let mut status = 0;
+        // SAFETY: waits for the child made above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child took its parent's handle for its own"
+        );
+        assert!(gen.same_process(g), "the parent's generation changed");
+    }
 
     /// The kernel and hypervisor ABI this build was compiled with, printed
     /// as tests/arch/layout.c prints what the C compiler sees in Xen's and
