@@ -206,6 +206,12 @@ pub unsafe fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
     let r = guard("open", || {
         // SAFETY: the caller's promise.
         let (log, xtl) = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
+        // A signal handler that interrupted this thread inside open or
+        // close cannot wait for it (it goes on once the handler returns).
+        if table::reentered() {
+            log.error(Errno::EDEADLK, format_args!("open: called from a signal handler that interrupted this thread inside open or close; not waiting for it"));
+            return Err(Error::Os(Errno::EDEADLK));
+        }
         // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
         process::first_open(&log);
         start = trace::enabled().then(Instant::now);
@@ -251,6 +257,11 @@ pub fn close<H>(dmod: *mut H) -> c_int {
         // A privcmd handle is released under the table lock (a fork sees it
         // open or released); libxencall's close takes libxentoolcore's lock,
         // so it comes after.
+        if table::reentered() {
+            let e = Errno::EDEADLK;
+            process::stderr_logger().error(e, format_args!("close: {dmod:p}: called from a signal handler that interrupted this thread inside open or close; not waiting for it (the handle stays open)"));
+            return Err(Error::Os(e));
+        }
         let released = table::remove(dmod as u64, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
         match released {
             Ok(Ok(r)) => r,

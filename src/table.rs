@@ -437,7 +437,13 @@ pub fn remove<R>(key: Key, release: impl FnOnce(DeviceModel) -> R) -> Result<R, 
 /// racing with this waits, and `f` may call user code (a logger), which may
 /// even close the handle (`EDEADLK`) or open others. Allocates nothing: a
 /// fork() in the middle leaves the child nothing to free.
-pub fn for_each_open<E>(mut f: impl FnMut(&DeviceModel) -> Result<(), E>) -> Result<(), E> {
+///
+/// `EDEADLK` at once from a signal handler that interrupted this thread
+/// while it held the table lock (see [`reentered`]).
+pub fn for_each_open(mut f: impl FnMut(&DeviceModel) -> Result<(), Errno>) -> Result<(), Errno> {
+    if TABLE.held_by_me() {
+        return Err(Errno::EDEADLK);
+    }
     let mut a = TABLE.lock();
     let mut next = a.newest;
     while let Some(s) = slot(next as usize) {
@@ -464,22 +470,39 @@ pub fn for_each_open<E>(mut f: impl FnMut(&DeviceModel) -> Result<(), E>) -> Res
 }
 
 /// `pthread_atfork` prepare: the table lock is held across fork().
+///
+/// From a signal handler that interrupted this thread while it held the
+/// lock (inside open, close or the restrict_all walk), the fork proceeds
+/// without it: the interrupted function keeps it, in both processes, until
+/// it goes on once the handler returns.
 pub(crate) fn fork_prepare() {
-    TABLE.acquire();
+    TABLE.fork_acquire();
 }
 
 /// `pthread_atfork` parent.
 pub(crate) fn fork_parent() {
-    // SAFETY: taken by fork_prepare.
-    unsafe { TABLE.release() };
+    // SAFETY: fork_prepare called fork_acquire.
+    unsafe { TABLE.fork_release() };
+}
+
+/// Whether this thread is a signal handler that interrupted the library
+/// while it held the table lock or the thread registry's: then open and
+/// close cannot wait for them (the interrupted function goes on only once
+/// the handler returns), and fail with `EDEADLK` instead.
+pub fn reentered() -> bool {
+    TABLE.held_by_me() || liveness::registry_held_by_me()
 }
 
 /// `pthread_atfork` child: a close that was waiting for calls in the parent
 /// has no thread here to finish it, and the calls it waited for have none
 /// either. Such handles are open again in the child, as inherited handles
-/// (calls refused, close releases the child's copy).
+/// (calls refused, close releases the child's copy). The counts of calls
+/// in flight are those of threads that do not exist here, except the
+/// forking thread's own (a fork from its logger callback or from a signal
+/// handler: those calls go on in the child), which are counted again.
 pub(crate) fn fork_child() {
-    // SAFETY: fork_prepare took the lock and only this thread runs.
+    // SAFETY: fork_prepare holds the lock (or the interrupted function
+    // does, frozen while the handler runs), and only this thread runs.
     let next = unsafe { TABLE.locked_value() }.next as usize;
     for s in (0..next).filter_map(slot) {
         s.gate.clear_counts();
@@ -488,8 +511,9 @@ pub(crate) fn fork_child() {
             s.gate.set_state(state ^ CLOSING);
         }
     }
-    // SAFETY: taken by fork_prepare.
-    unsafe { TABLE.release() };
+    liveness::recount_mine();
+    // SAFETY: fork_prepare called fork_acquire.
+    unsafe { TABLE.fork_release() };
 }
 
 #[cfg(test)]

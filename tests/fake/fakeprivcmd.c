@@ -181,10 +181,14 @@ EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")
 EXPORT int __open_2(const char *path, int flags) { return open(path, flags); }
 EXPORT int __open64_2(const char *path, int flags) { return open(path, flags); }
 
+static void maybe_park(enum fp_kind kind, int op);
+
 EXPORT int close(int fd)
 {
     resolve();
     if (fd >= 0 && fd < MAX_FD && fake[fd]) {
+        if (__atomic_load_n(&park.armed, __ATOMIC_RELAXED))
+            maybe_park(FP_CLOSE, -1);
         pthread_mutex_lock(&lock);
         fake[fd] = 0;
         restriction[fd] = 0;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum fp_kind { FP_PROBE, FP_DM_OP, FP_RESTRICT, FP_HYPERCALL };
+enum fp_kind { FP_PROBE, FP_DM_OP, FP_RESTRICT, FP_HYPERCALL, FP_CLOSE /* parking only: close() of a privcmd fd */ };
 
 #define FP_MAX_BUFS 16
 #define FP_BUF_BYTES 4096
@@ -69,7 +69,8 @@ int fp_is_fake_fd(int fd);
 /*
  * Parking, to stop a thread at a known point inside the library: the next
  * privcmd ioctl of `kind` (FP_PROBE, FP_DM_OP with xen_dm_op.op == op or any
- * op for -1, FP_RESTRICT) waits inside the double, holding none of its
+ * op for -1, FP_RESTRICT), or the next close() of a privcmd descriptor
+ * (FP_CLOSE), waits inside the double, holding none of its
  * locks, until fp_unpark(). fp_parked() is 1 while a thread waits there.
  */
 void fp_park(enum fp_kind kind, int op);
