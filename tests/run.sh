@@ -172,6 +172,8 @@ check_suites() {
         /usr/lib/x86_64-linux-gnu/libxendevicemodel.so.1 unmapped
     suite "fuzzing the C ABI (short run)" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
     suite "fuzzing ioreq decoding and session (short run)" bash tests/ioreq-fuzz/run.sh "${IOREQ_FUZZ_SECONDS:-10}"
+    suite "the virtio-blk guest program on an image file" bash tests/virtio/run.sh
+    suite "fuzzing virtio-blk chains and the virtio-pci transport (short)" bash tests/virtio-fuzz/run.sh "${VIRTIO_FUZZ_SECONDS:-10}"
 }
 
 # The C harness against the privcmd double; again without membarrier (an old
