@@ -43,7 +43,8 @@ static void *park(void *arg)
     struct parked *p = arg;
     p->rc = xendevicemodel_set_isa_irq_level(p->h, DOM, 3, 1);
     atomic_store(&p->called, 1);
-    while (!atomic_load(&p->go))
+    long end = t_now_ms() + T_CEILING_S * 1000L; /* bounded, should the test fail before it says go */
+    while (!atomic_load(&p->go) && t_now_ms() < end)
         usleep(1000);
     return NULL;
 }
