@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +81,35 @@ static inline int t_wait(int (*cond)(void *), void *arg)
     return 1;
 }
 
+/*
+ * Waits for child `pid` to end, at most `seconds`: the parent's watchdog,
+ * for a child whose own alarm cannot end it (a scenario that takes SIGALRM
+ * for itself, blocks it, or hangs with signals masked). Past the ceiling the
+ * child (its process group, if it leads one) is killed and the hang
+ * reported. Returns 1 with the child's wait status in *status, or 0 if the
+ * watchdog killed it.
+ */
+static inline int t_reap(pid_t pid, int seconds, int *status)
+{
+    long start = t_now_ms(), end = start + seconds * 1000L;
+    pid_t r;
+    while ((r = waitpid(pid, status, WNOHANG)) == 0 || (r == -1 && errno == EINTR)) {
+        if (t_now_ms() > end) {
+            kill(getpgid(pid) == pid ? -pid : pid, SIGKILL);
+            while (waitpid(pid, status, 0) == -1 && errno == EINTR)
+                ;
+            fprintf(stderr, "FAIL: child %d still running after %d s: killed\n", (int)pid, seconds);
+            return 0;
+        }
+        usleep(1000);
+    }
+    if (r != pid) {
+        fprintf(stderr, "FAIL: waitpid(%d): %s\n", (int)pid, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
 /* Open file descriptors of this process. */
 static inline int t_count_fds(void)
 {
@@ -94,10 +124,11 @@ static inline int t_count_fds(void)
 }
 
 /*
- * Runs `scenario` in a child forked now, with its own counts (at most 60 s,
- * then it is killed by SIGALRM): returns the child's failed checks (255 if
- * it crashed) and adds its passed ones to ours. For scenarios that need a
- * process in which the library has done nothing yet.
+ * Runs `scenario` in a child forked now, with its own counts (its alarm
+ * ends it after T_CEILING_S, the parent's watchdog 30 s later): returns the
+ * child's failed checks (255 if it crashed or hung) and adds its passed
+ * ones to ours. For scenarios that need a process in which the library has
+ * done nothing yet.
  */
 static inline int t_in_child(void (*scenario)(void))
 {
@@ -117,7 +148,10 @@ static inline int t_in_child(void (*scenario)(void))
     }
     close(p[1]);
     int status = -1, passed = 0;
-    waitpid(pid, &status, 0);
+    if (!t_reap(pid, T_CEILING_S + 30, &status)) {
+        close(p[0]);
+        return 255;
+    }
     if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
         t_passed += passed;
     close(p[0]);

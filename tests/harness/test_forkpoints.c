@@ -177,15 +177,8 @@ static pid_t fork_child(xendevicemodel_handle **handles, int n, int expect_late,
 static int child_failures(pid_t pid)
 {
     int status;
-    long end = t_now_ms() + (T_CEILING_S + 30) * 1000L;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (t_now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        usleep(1000);
-    }
+    if (!t_reap(pid, T_CEILING_S + 30, &status))
+        return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

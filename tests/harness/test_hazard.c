@@ -166,8 +166,7 @@ static void test_fork_during_calls(void)
         if (pid == 0)
             _exit(child_after_fork(h));
         int status = -1;
-        waitpid(pid, &status, 0);
-        bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        bad += !(t_reap(pid, T_CEILING_S + 30, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     atomic_store(&hammer_stop, 1);
     pthread_join(t, NULL);

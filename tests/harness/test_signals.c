@@ -423,15 +423,9 @@ static int bounded_child(void (*f)(void), int seconds)
     close(p[1]);
     setpgid(pid, pid); /* also here: the child may not have run yet */
     int status = -1, passed = 0;
-    long end = t_now_ms() + seconds * 1000L;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (t_now_ms() > end) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            close(p[0]);
-            return 255;
-        }
-        usleep(1000);
+    if (!t_reap(pid, seconds, &status)) {
+        close(p[0]);
+        return 255;
     }
     if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
         t_passed += passed;

@@ -125,8 +125,7 @@ int main(int argc, char **argv)
         _exit(r || failures);
     }
     int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not load and use the library (status %#x)",
+    CHECK(t_reap(pid, T_CEILING_S, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not load and use the library (status %#x)",
           status);
     printf("unload: %d rounds of dlopen, calls from %d threads, close, dlclose, thread exit; then fork: %s\n", ROUNDS,
            THREADS, stays ? "the library stays mapped" : "the library was unmapped");
