@@ -3,6 +3,7 @@
 #
 #   make            library (build/libxendevicemodel.so.1.4) and header
 #   make check      every test: cargo tests, ABI checks, the C harness (also under valgrind)
+#   make check-load make check 3 times with the machine oversubscribed (spinners it starts and stops)
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
 #   make xen-check  boot Xen (4.17 on Debian 12, 4.20 on Debian 13) under QEMU and run the tests on the real hypervisor
@@ -46,7 +47,7 @@ RUSTSRC  := $(wildcard src/*.rs src/*/*.rs crates/xendevicemodel/src/*.rs) Cargo
 # (g++: libFuzzer, which the fuzz suites build; bc: tests/run.sh's timings.)
 DEB_PKGS := libxen-dev pkg-config valgrind abigail-tools gcc g++ make bc qemu-system-xen $(DIST_RUST_PKGS)
 
-.PHONY: all lib header deps check demo bench xen-check install clean
+.PHONY: all lib header deps check check-load demo bench xen-check install clean
 all: lib
 
 # Installs what is missing when run as root; otherwise says what to install.
@@ -89,6 +90,10 @@ $(B)/demo: tests/demo/demo.c include/xendevicemodel.h $(LIB) $(SHIM)
 # The one test runner builds the C test programs and runs every suite.
 check: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	CARGO="$(CARGO)" CC="$(CC)" bash tests/run.sh check
+
+# Loads the machine on purpose: run it alone (CI and helpers: under flock /work/vm.lock).
+check-load: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
+	CARGO="$(CARGO)" CC="$(CC)" bash tests/load/run.sh
 
 demo: $(B)/demo
 	@echo "== a QEMU-like device model, against the privcmd test double (FAKEPRIVCMD_TRACE=1) =="

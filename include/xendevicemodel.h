@@ -32,7 +32,17 @@ extern "C" {
  *
  * @parm logger where errors are logged; NULL means stderr at XTL_PROGRESS.
  * @parm open_flags reserved, pass 0.
- * @return a handle, or NULL with errno set.
+ * @return a handle, or NULL with errno set (besides open(2)'s errors:
+ *         EMFILE when the process has 1,048,576 handles open, 16,384 on
+ *         32-bit targets; ENOSPC when it has used up its handle values, see
+ *         below; both logged).
+ *
+ * Handle values: a handle is accepted exactly as open returned it, and only
+ * while it is open. No value is given out twice in a process's life, so a
+ * handle kept after its close can never name a handle opened later: it gets
+ * EBADF, whatever was opened since. A process has 2^52 values (2^30 on
+ * 32-bit targets: a billion opens); once they are used up, open fails with
+ * ENOSPC.
  *
  * Threads: a handle may be used by any number of threads at once.
  *
@@ -44,6 +54,24 @@ extern "C" {
  * parent is never affected. The child opens its own handles, which work
  * normally. Nothing survives exec (the descriptor is close-on-exec). A fork()
  * while another thread is inside open waits for that open to finish.
+ *
+ * Signal handlers: a handler may call this library, and fork(), whatever the
+ * thread it interrupted was doing in the library; nothing waits for the
+ * interrupted function, which goes on only once the handler returns:
+ * - calls work (also on the handle the interrupted call uses; EBADF on a
+ *   handle being closed);
+ * - open and close (and xentoolcore_restrict_all's walk) in a handler that
+ *   interrupted open or close fail with EDEADLK (logged) and change nothing;
+ *   otherwise they work, except closing the handle the interrupted call
+ *   uses (EDEADLK, as from a logger callback);
+ * - fork() proceeds; in the child, inherited handles follow the fork() rule
+ *   above, and until the handler returns open and close fail with EDEADLK
+ *   there if the interrupted function was open or close. Should the child
+ *   return from the handler, the interrupted function completes in it too.
+ *
+ * libxentoolcore's own lock (xentoolcore_restrict_all, closing a libxencall
+ * handle) and the C allocator are not the library's: a handler must not
+ * re-enter them, as with Xen's library.
  *
  * Tracing: with XENDEVICEMODEL_TRACE=<file> (or "stderr") in the environment
  * at the first open, every call is written there, one line each.

@@ -5,6 +5,7 @@
 #   make ARCH=arm64            build/arm64/libxendevicemodel.so.1.4 (+ .so.1 link)
 #   make check ARCH=arm64      the suite under qemu-aarch64-static (tests/arch/run.sh)
 #   make bench ARCH=arm64      instructions per call under emulation, ours vs Xen's (tests/arch/bench.sh)
+#   make fuzz ARCH=arm64       the C-ABI fuzz target under qemu-user, FUZZ_SECONDS (tests/fuzz/run.sh)
 #   make xen-check ARCH=arm64  Xen for Arm under qemu-system-aarch64 (tests/xen-hypervisor/run.sh arm64)
 #
 # ARCH is arm64 or armhf (Debian's names). The Makefile includes this file
@@ -59,7 +60,7 @@ CARGO_ENV := env PATH=/usr/bin:$$PATH CARGO_TARGET_DIR=$(CROSS_TARGET) \
 	CARGO_TARGET_$(RUST_TARGET_ENV)_RUNNER="$(RUN)" \
 	CARGO_TARGET_$(RUST_TARGET_ENV)_RUSTFLAGS="-L native=$(CURDIR)/$(SYSLIB) -C link-arg=-Wl,-rpath-link,$(MULTIARCH_LIB)"
 
-.PHONY: all lib deps check bench xen-check clean
+.PHONY: all lib deps check bench fuzz xen-check clean
 .DEFAULT_GOAL := all
 all: lib
 lib: $(LIB)
@@ -97,6 +98,10 @@ ARCH_ENV = ARCH=$(ARCH) TRIPLET=$(TRIPLET) XCC=$(XCC) QEMU_USER=$(QEMU_USER) B=$
 # The one test runner (tests/run.sh) builds the C test programs for the arch.
 check: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	$(ARCH_ENV) bash tests/run.sh check
+
+FUZZ_SECONDS ?= 60
+fuzz: lib $(SHIM) $(B)/linker
+	$(ARCH_ENV) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: lib $(SHIM) $(B)/orig/libxendevicemodel.so.1
 	$(ARCH_ENV) bash tests/arch/bench.sh $(ARCH)

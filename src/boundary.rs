@@ -119,10 +119,7 @@ pub fn call_slow(
     traced: impl FnOnce(Option<Instant>, c_int, c_int),
 ) -> c_int {
     let start = trace::enabled().then(Instant::now);
-    let r = guard(name, || match table::untraced(key) {
-        Some(k) => table::with(k, f, || Err(bad_handle(key, name))),
-        None => Err(bad_handle(key, name)),
-    });
+    let r = guard(name, || table::with_any(key, f, || Err(bad_handle(key, name))));
     let errno = r.err().map_or(0, |e| e.errno().raw());
     let rc = finish(r);
     if start.is_some() {
@@ -209,28 +206,35 @@ pub unsafe fn open<H>(logger: *mut xentoollog_logger, flags: c_uint) -> *mut H {
     let r = guard("open", || {
         // SAFETY: the caller's promise.
         let (log, xtl) = process::logger_for(unsafe { XtlLogger::from_raw(logger) });
+        // A signal handler that interrupted this thread inside open or
+        // close cannot wait for it (it goes on once the handler returns).
+        if table::reentered() {
+            log.error(Errno::EDEADLK, format_args!("open: called from a signal handler that interrupted this thread inside open or close; not waiting for it"));
+            return Err(Error::Os(Errno::EDEADLK));
+        }
         // The first open reads XENDEVICEMODEL_TRACE: it may trace itself.
         process::first_open(&log);
         start = trace::enabled().then(Instant::now);
+        // A tracing process's keys carry the trace bit: only they take the
+        // path that traces.
+        let traced = trace::enabled();
         let options = Options { logger: log, generation: &process::GENERATION };
-        let inserted = match table::insert(|| DeviceModel::open_privcmd(options)) {
+        let inserted = match table::insert(traced, || DeviceModel::open_privcmd(options)) {
             Ok(r) => r,
             // No DM_OP ioctl, or privcmd failed: log, maybe libxencall, outside the lock.
             Err(rest) => {
                 let raw = xtl.map_or(core::ptr::null_mut(), XtlLogger::as_raw);
                 // SAFETY: NULL or a live logger: the caller's (its promise) or ours.
                 let dm = rest.finish_with(|| unsafe { Xencall::open_with_logger(raw.cast()) })?;
-                table::insert(|| Ok::<_, Error>(dm))?
+                table::insert(traced, || Ok::<_, Error>(dm))?
             }
         };
-        inserted.map_err(|(e, dm)| {
-            let why = if e == Errno::EMFILE { "too many open handles" } else { "no memory for the handle table" };
-            dm.logger().error(e, format_args!("{why}"));
-            Error::Os(e)
+        inserted.map_err(|(full, dm)| {
+            dm.logger().error(full.errno, format_args!("{full}"));
+            Error::Os(full.errno)
         })
     });
     let handle = match r {
-        Ok(key) if trace::enabled() => table::traced(key) as *mut H,
         Ok(key) => key as *mut H,
         Err(e) => {
             set_errno(e.errno().raw());
@@ -253,8 +257,12 @@ pub fn close<H>(dmod: *mut H) -> c_int {
         // A privcmd handle is released under the table lock (a fork sees it
         // open or released); libxencall's close takes libxentoolcore's lock,
         // so it comes after.
-        let key = table::untraced(dmod as u64).unwrap_or(dmod as u64);
-        let released = table::remove(key, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
+        if table::reentered() {
+            let e = Errno::EDEADLK;
+            process::stderr_logger().error(e, format_args!("close: {dmod:p}: called from a signal handler that interrupted this thread inside open or close; not waiting for it (the handle stays open)"));
+            return Err(Error::Os(e));
+        }
+        let released = table::remove(dmod as u64, |dm| if dm.uses_xencall() { Err(dm) } else { Ok(dm.close()) });
         match released {
             Ok(Ok(r)) => r,
             Ok(Err(dm)) => dm.close(),

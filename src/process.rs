@@ -31,9 +31,9 @@
 //!   exit, where the same destructors run. A dlopen() after dlclose() finds
 //!   the same instance, with its table.
 
-use crate::sys::{self, XtlLogger};
+use crate::sys::{self, xentoollog_logger, XtlLogger};
 use crate::{liveness, table, trace};
-use std::sync::OnceLock;
+use core::sync::atomic::{AtomicPtr, Ordering::*};
 use xendevicemodel::{DeviceModel, Errno, Generation, Logger};
 
 /// The process generation of every handle (see "fork()" above): made new
@@ -108,15 +108,22 @@ fn restrict_member(dm: &DeviceModel, domid: u16) -> Result<(), Errno> {
 /// The stderr logger at `XTL_PROGRESS` used for NULL loggers and invalid
 /// handles, as Xen's library makes one per handle; one per process here.
 /// `None` if libxentoollog could not allocate it (tried again next time).
+/// Never waits (a signal handler may need it while the thread it
+/// interrupted is making it): another thread, or the interrupted one, may
+/// win the race; its logger is kept, ours leaks once (a few bytes).
 fn shared_stderr() -> Option<XtlLogger> {
-    static STDERR: OnceLock<XtlLogger> = OnceLock::new();
-    if let Some(l) = STDERR.get() {
-        return Some(*l);
+    static STDERR: AtomicPtr<xentoollog_logger> = AtomicPtr::new(core::ptr::null_mut());
+    let seen = STDERR.load(Acquire);
+    // SAFETY: only ever set to a logger that is never freed.
+    if let Some(l) = unsafe { XtlLogger::from_raw(seen) } {
+        return Some(l);
     }
     let made = XtlLogger::new_stderr()?;
-    // Another thread may have won the race: its logger is kept, ours leaks
-    // once (a few bytes, only in that race).
-    Some(*STDERR.get_or_init(|| made))
+    match STDERR.compare_exchange(core::ptr::null_mut(), made.as_raw(), AcqRel, Acquire) {
+        Ok(_) => Some(made),
+        // SAFETY: as above.
+        Err(won) => unsafe { XtlLogger::from_raw(won) },
+    }
 }
 
 /// The logger for a handle opened with `logger` (NULL: stderr, as in Xen),

@@ -229,9 +229,14 @@ fn write_file(mut f: &std::fs::File, line: &[u8]) -> std::io::Result<()> {
     let Some(limit) = sys::file_size_limit() else {
         return f.write_all(line);
     };
-    // One writer at a time in this process, so the size it checks holds.
-    static LIMITED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = LIMITED.lock().unwrap_or_else(|p| p.into_inner());
+    // One writer at a time in this process, so the size it checks holds. A
+    // signal handler that interrupted this thread's own write skips its
+    // line rather than wait for it.
+    static LIMITED: crate::lock::SpinLock<()> = crate::lock::SpinLock::new(());
+    if LIMITED.held_by_me() {
+        return Ok(());
+    }
+    let _one = LIMITED.lock();
     let size = f.metadata()?.len();
     if size.saturating_add(line.len() as u64).saturating_add(FSIZE_MARGIN) > limit {
         if ON.swap(false, Relaxed) {

@@ -179,6 +179,10 @@ harness_suites() {
     for t in test_handles test_hazard test_forkpoints; do
         suite "$t, membarrier unavailable$suffix" ours FAKEPRIVCMD_MEMBARRIER_ERRNO=ENOSYS "$B/$t"
     done
+    # What Xen's library sends at the same edges (it crashes on a few, left out).
+    suite "test_xsa506 with Xen's library$suffix" xen "$B/test_xsa506" xen
+    # The same signal handlers on Xen's library, which completes them too.
+    suite "test_signals with Xen's library$suffix" xen "$B/test_signals" xen
 }
 
 # The suites of a foreign architecture, under qemu-user.

@@ -219,17 +219,17 @@ impl Pin {
             // is expected to), the thread simply stays without a record.
             let _ = std::panic::catch_unwind(register);
         }
-        counted_enter(key as usize);
         let shard = gate.count_enter(my_shard());
+        counted_enter(key as usize, shard);
         Pin(shard as *const protocol::Shard as usize | 1)
     }
 
     #[cold]
     #[inline(never)]
     fn uncount(&self) {
+        counted_leave();
         // SAFETY: made from a gate's shard by `count`; gates are never freed.
         Gate::count_leave(unsafe { &*((self.0 & !1) as *const protocol::Shard) });
-        counted_leave();
     }
 }
 
@@ -257,7 +257,9 @@ fn my_shard() -> usize {
 /// Gives this thread a record; nothing if it cannot have one (only threads
 /// of a process that can use membarrier get one).
 fn register() {
-    if MODE.load(Relaxed) != RECORDS {
+    // Not from a signal handler that interrupted this thread's registration
+    // (or another use of the registry): the call uses the counts instead.
+    if MODE.load(Relaxed) != RECORDS || REGISTRY.held_by_me() {
         return;
     }
     let rec = REGISTRY.with(|r| {
@@ -284,27 +286,46 @@ fn register() {
 const MAX_NESTED: usize = 8;
 
 thread_local! {
-    /// Keys of this thread's calls that pinned their handle with a count
-    /// (outermost first), so that [`in_call`] sees them too. Touched only
-    /// off the fast path; constant-initialised and without a destructor, so
-    /// it never allocates nor registers anything.
-    static COUNTED: Cell<([usize; MAX_NESTED], usize)> = const { Cell::new(([0; MAX_NESTED], 0)) };
+    /// This thread's calls that pinned their handle with a count (outermost
+    /// first): their keys, so that [`in_call`] sees them too, and their
+    /// shards, so that a child forked inside them counts them again
+    /// ([`recount_mine`]). Touched only off the fast path;
+    /// constant-initialised and without a destructor, so it never allocates
+    /// nor registers anything. A signal handler's calls nest inside the
+    /// interrupted one's and are gone when it returns, so a handler between
+    /// this thread's get and set changes nothing.
+    static COUNTED: Cell<([(usize, usize); MAX_NESTED], usize)> = const { Cell::new(([(0, 0); MAX_NESTED], 0)) };
 }
 
-fn counted_enter(key: usize) {
+fn counted_enter(key: usize, shard: &protocol::Shard) {
     let _ = COUNTED.try_with(|c| {
-        let (mut keys, depth) = c.get();
-        if let Some(k) = keys.get_mut(depth) {
-            *k = key;
+        let (mut calls, depth) = c.get();
+        if let Some(k) = calls.get_mut(depth) {
+            *k = (key, shard as *const protocol::Shard as usize);
         }
-        c.set((keys, depth + 1));
+        c.set((calls, depth + 1));
     });
 }
 
 fn counted_leave() {
     let _ = COUNTED.try_with(|c| {
-        let (keys, depth) = c.get();
-        c.set((keys, depth.saturating_sub(1)));
+        let (calls, depth) = c.get();
+        c.set((calls, depth.saturating_sub(1)));
+    });
+}
+
+/// In a child after fork(), once every count was cleared: counts this
+/// thread's own counted calls again (a fork from a logger callback or a
+/// signal handler, inside a call that goes on in the child). A fork in the
+/// two instructions between a count's change and its note here leaves the
+/// count one short, never one over (a count never goes below 0).
+pub(crate) fn recount_mine() {
+    let _ = COUNTED.try_with(|c| {
+        let (calls, depth) = c.get();
+        for &(_, shard) in &calls[..depth.min(MAX_NESTED)] {
+            // SAFETY: a gate's shard, noted by `count`; gates are never freed.
+            Gate::recount(unsafe { &*(shard as *const protocol::Shard) });
+        }
     });
 }
 
@@ -315,7 +336,7 @@ pub fn in_call(key: u64) -> bool {
         || COUNTED
             .try_with(|c| {
                 let (keys, depth) = c.get();
-                keys[..depth.min(MAX_NESTED)].contains(&(key as usize))
+                keys[..depth.min(MAX_NESTED)].iter().any(|&(k, _)| k == key as usize)
             })
             .unwrap_or(false)
 }
@@ -353,15 +374,23 @@ fn barrier() {
     }
 }
 
-/// `pthread_atfork` prepare: no registration may be half done across fork().
+/// `pthread_atfork` prepare: no registration may be half done across fork()
+/// (one interrupted by the signal handler that forks keeps the lock: see
+/// `SpinLock::fork_acquire`).
 pub(crate) fn fork_prepare() {
-    REGISTRY.acquire();
+    REGISTRY.fork_acquire();
 }
 
 /// `pthread_atfork` parent.
 pub(crate) fn fork_parent() {
-    // SAFETY: taken by fork_prepare.
-    unsafe { REGISTRY.release() };
+    // SAFETY: fork_prepare called fork_acquire.
+    unsafe { REGISTRY.fork_release() };
+}
+
+/// Whether this thread holds the registry lock: a signal handler that
+/// interrupted it (see `table::reentered`).
+pub(crate) fn registry_held_by_me() -> bool {
+    REGISTRY.held_by_me()
 }
 
 /// `pthread_atfork` child: only the forking thread exists here, so every
@@ -379,8 +408,8 @@ pub(crate) fn fork_child() {
             rec.leave();
         }
     }
-    // SAFETY: taken by fork_prepare.
-    unsafe { REGISTRY.release() };
+    // SAFETY: fork_prepare called fork_acquire.
+    unsafe { REGISTRY.fork_release() };
 }
 
 #[cfg(test)]
@@ -459,7 +488,17 @@ mod tests {
         assert!(gate.begin_close(0x77));
         assert!(!gate.begin_close(0x77), "only one close wins");
         assert!(Pin::enter(gate, 0x77).is_none(), "no call is admitted while closing");
-        let waiter = std::thread::spawn(move || wait_unused(gate, 0x77));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = started.clone();
+        let waiter = std::thread::spawn(move || {
+            s.store(true, SeqCst);
+            wait_unused(gate, 0x77)
+        });
+        // The waiter is running; it cannot return while `pin` lives (however
+        // long it is given: 20 ms after it started, here).
+        while !started.load(SeqCst) {
+            std::thread::yield_now();
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(!waiter.is_finished(), "close returned while a call was in flight");
         drop(pin);

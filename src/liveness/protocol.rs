@@ -161,10 +161,18 @@ impl Gate {
         s
     }
 
-    /// Ends a call announced with [`Gate::count_enter`].
+    /// Ends a call announced with [`Gate::count_enter`]. Never below 0: in a
+    /// child after fork(), the forking thread's own calls may end after the
+    /// counts were cleared (see [`Gate::clear_counts`]).
     #[inline]
     pub fn count_leave(shard: &Shard) {
-        shard.0.fetch_sub(1, Release);
+        let _ = shard.0.fetch_update(Release, Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// In a child after fork(), after [`Gate::clear_counts`]: counts again a
+    /// call of the forking thread that goes on in the child.
+    pub fn recount(shard: &Shard) {
+        shard.0.fetch_add(1, Relaxed);
     }
 
     /// Starts closing the handle open as `key`: from now on no new call is

@@ -181,10 +181,14 @@ EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")
 EXPORT int __open_2(const char *path, int flags) { return open(path, flags); }
 EXPORT int __open64_2(const char *path, int flags) { return open(path, flags); }
 
+static void maybe_park(enum fp_kind kind, int op);
+
 EXPORT int close(int fd)
 {
     resolve();
     if (fd >= 0 && fd < MAX_FD && fake[fd]) {
+        if (__atomic_load_n(&park.armed, __ATOMIC_RELAXED))
+            maybe_park(FP_CLOSE, -1);
         pthread_mutex_lock(&lock);
         fake[fd] = 0;
         restriction[fd] = 0;
@@ -354,8 +358,20 @@ EXPORT void fp_dump(FILE *f, const struct fp_record *r)
 }
 
 /* ---- the hypervisor's side of a dm_op ---- */
+/*
+ * XSA-506 (2026): the hypervisor refuses a dm_op with no buffer, and
+ * modified_memory with fewer than two. Such requests are counted (no
+ * library should send them) and refused, as a patched Xen would (its errno
+ * is our guess: EINVAL).
+ */
+static unsigned long xsa506;
+
 static int hypervisor_dm_op(domid_t dom, unsigned num, void *const ptr[], const size_t size[])
 {
+    if (num == 0) {
+        __atomic_fetch_add(&xsa506, 1, __ATOMIC_RELAXED);
+        return EINVAL;
+    }
     if (num > 2)
         return E2BIG;
     for (unsigned i = 0; i < num; i++)
@@ -394,7 +410,11 @@ static int hypervisor_dm_op(domid_t dom, unsigned num, void *const ptr[], const 
         return 0;
     }
     case XEN_DMOP_modified_memory:
-        if (num < 2 || size[1] < (uint64_t)op->u.modified_memory.nr_extents * 16)
+        if (num < 2) {
+            __atomic_fetch_add(&xsa506, 1, __ATOMIC_RELAXED);
+            return EINVAL;
+        }
+        if (size[1] < (uint64_t)op->u.modified_memory.nr_extents * 16)
             return EINVAL;
         return 0;
     case XEN_DMOP_set_pci_intx_level:
@@ -633,6 +653,7 @@ EXPORT unsigned long fp_membarrier_count(int cmd)
 /* ---- the control API ---- */
 EXPORT unsigned long fp_count(void) { return nrecords; }
 EXPORT unsigned long fp_ioctl_count(void) { return nioctls; }
+EXPORT unsigned long fp_xsa506_count(void) { return __atomic_load_n(&xsa506, __ATOMIC_RELAXED); }
 
 EXPORT const struct fp_record *fp_get(unsigned long i)
 {

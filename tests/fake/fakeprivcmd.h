@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum fp_kind { FP_PROBE, FP_DM_OP, FP_RESTRICT, FP_HYPERCALL };
+enum fp_kind { FP_PROBE, FP_DM_OP, FP_RESTRICT, FP_HYPERCALL, FP_CLOSE /* parking only: close() of a privcmd fd */ };
 
 #define FP_MAX_BUFS 16
 #define FP_BUF_BYTES 4096
@@ -37,6 +37,12 @@ const struct fp_record *fp_get(unsigned long i);
 #define FP_RING 64
 /* ioctls seen on fake descriptors since the last reset (not counted with record=0). */
 unsigned long fp_ioctl_count(void);
+/*
+ * Requests that reached the hypervisor although XSA-506's fix refuses them
+ * (EINVAL): a dm_op with no buffer, modified_memory with fewer than two.
+ * Never reset.
+ */
+unsigned long fp_xsa506_count(void);
 /* Clears records, counters, server ids and injected errors; keeps the config. */
 void fp_reset(void);
 /* The next `times` dm_ops with xen_dm_op.op == op (-1: any) fail with err. */
@@ -63,7 +69,8 @@ int fp_is_fake_fd(int fd);
 /*
  * Parking, to stop a thread at a known point inside the library: the next
  * privcmd ioctl of `kind` (FP_PROBE, FP_DM_OP with xen_dm_op.op == op or any
- * op for -1, FP_RESTRICT) waits inside the double, holding none of its
+ * op for -1, FP_RESTRICT), or the next close() of a privcmd descriptor
+ * (FP_CLOSE), waits inside the double, holding none of its
  * locks, until fp_unpark(). fp_parked() is 1 while a thread waits there.
  */
 void fp_park(enum fp_kind kind, int op);

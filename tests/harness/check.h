@@ -11,8 +11,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xentoollog.h>
 
@@ -48,6 +50,66 @@ static int t_passed, t_failed;
         CHECK(rc_ == 0, "%s: rc %d errno %d (%s)", #call, rc_, e_, strerror(e_)); \
     } while (0)
 
+/*
+ * Bounded waits. A test waits for an event (a thread parked, a child
+ * exited), never for a fixed time, and only a hang reaches the ceiling: it
+ * is generous (a loaded machine, valgrind, qemu-user take many times the
+ * usual time), and the longest wait is reported, so a run shows how close
+ * it came.
+ */
+#define T_CEILING_S 180
+static long t_longest_ms;
+
+static inline long t_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+}
+
+/* Waits until cond(arg) holds: 1, or 0 after T_CEILING_S (a hang). */
+static inline int t_wait(int (*cond)(void *), void *arg)
+{
+    long start = t_now_ms(), end = start + T_CEILING_S * 1000L;
+    while (!cond(arg)) {
+        if (t_now_ms() > end)
+            return 0;
+        usleep(200);
+    }
+    if (t_now_ms() - start > t_longest_ms)
+        t_longest_ms = t_now_ms() - start;
+    return 1;
+}
+
+/*
+ * Waits for child `pid` to end, at most `seconds`: the parent's watchdog,
+ * for a child whose own alarm cannot end it (a scenario that takes SIGALRM
+ * for itself, blocks it, or hangs with signals masked). Past the ceiling the
+ * child (its process group, if it leads one) is killed and the hang
+ * reported. Returns 1 with the child's wait status in *status, or 0 if the
+ * watchdog killed it.
+ */
+static inline int t_reap(pid_t pid, int seconds, int *status)
+{
+    long start = t_now_ms(), end = start + seconds * 1000L;
+    pid_t r;
+    while ((r = waitpid(pid, status, WNOHANG)) == 0 || (r == -1 && errno == EINTR)) {
+        if (t_now_ms() > end) {
+            kill(getpgid(pid) == pid ? -pid : pid, SIGKILL);
+            while (waitpid(pid, status, 0) == -1 && errno == EINTR)
+                ;
+            fprintf(stderr, "FAIL: child %d still running after %d s: killed\n", (int)pid, seconds);
+            return 0;
+        }
+        usleep(1000);
+    }
+    if (r != pid) {
+        fprintf(stderr, "FAIL: waitpid(%d): %s\n", (int)pid, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
 /* Open file descriptors of this process. */
 static inline int t_count_fds(void)
 {
@@ -62,10 +124,11 @@ static inline int t_count_fds(void)
 }
 
 /*
- * Runs `scenario` in a child forked now, with its own counts (at most 60 s,
- * then it is killed by SIGALRM): returns the child's failed checks (255 if
- * it crashed) and adds its passed ones to ours. For scenarios that need a
- * process in which the library has done nothing yet.
+ * Runs `scenario` in a child forked now, with its own counts (its alarm
+ * ends it after T_CEILING_S, the parent's watchdog 30 s later): returns the
+ * child's failed checks (255 if it crashed or hung) and adds its passed
+ * ones to ours. For scenarios that need a process in which the library has
+ * done nothing yet.
  */
 static inline int t_in_child(void (*scenario)(void))
 {
@@ -75,16 +138,20 @@ static inline int t_in_child(void (*scenario)(void))
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        alarm(60);
+        alarm(T_CEILING_S); /* a hang becomes a failure */
         t_passed = t_failed = 0;
         scenario();
         if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
             t_failed++;
+        fflush(NULL);
         _exit(t_failed > 250 ? 250 : t_failed);
     }
     close(p[1]);
     int status = -1, passed = 0;
-    waitpid(pid, &status, 0);
+    if (!t_reap(pid, T_CEILING_S + 30, &status)) {
+        close(p[0]);
+        return 255;
+    }
     if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
         t_passed += passed;
     close(p[0]);
@@ -93,6 +160,8 @@ static inline int t_in_child(void (*scenario)(void))
 
 static inline int t_done(const char *suite)
 {
+    if (t_longest_ms > 0)
+        printf("%s: the longest wait for an event took %ld ms (ceiling %d s)\n", suite, t_longest_ms, T_CEILING_S);
     printf("%s: %d passed, %d failed\n", suite, t_passed, t_failed);
     fflush(stdout);
     return t_failed ? 1 : 0;

@@ -27,25 +27,15 @@
 #include "fakeprivcmd.h"
 
 #define DOM 5
-#define WAIT_MS 5000
 
-static long now_ms(void)
+/* Waits until cond() holds (check.h's ceiling); false on a hang. */
+static int cond_of(void *f)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+    return ((int (*)(void))f)();
 }
-
-/* Waits until cond() holds, at most WAIT_MS; false on timeout. */
 static int wait_for(int (*cond)(void))
 {
-    long end = now_ms() + WAIT_MS;
-    while (!cond()) {
-        if (now_ms() > end)
-            return 0;
-        usleep(500);
-    }
-    return 1;
+    return t_wait(cond_of, (void *)cond);
 }
 
 static int fake_fds(void)
@@ -102,8 +92,8 @@ static void parking_vmessage(xentoollog_logger *l, xentoollog_level level, int e
 {
     (void)l, (void)level, (void)errnoval, (void)context, (void)fmt, (void)al;
     atomic_store(&in_logger, 1);
-    long end = now_ms() + WAIT_MS;
-    while (atomic_load(&hold) && now_ms() < end)
+    long end = t_now_ms() + T_CEILING_S * 1000L;
+    while (atomic_load(&hold) && t_now_ms() < end)
         usleep(200);
     atomic_store(&in_logger, 0);
 }
@@ -166,7 +156,7 @@ static pid_t fork_child(xendevicemodel_handle **handles, int n, int expect_late,
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        alarm(20); /* a hang in the child becomes a failure */
+        alarm(T_CEILING_S); /* a hang in the child becomes a failure */
         atomic_store(&hold, 0); /* the child's own log lines must not wait */
         xendevicemodel_handle *all[8];
         for (int i = 0; i < n; i++)
@@ -182,19 +172,13 @@ static pid_t fork_child(xendevicemodel_handle **handles, int n, int expect_late,
     return pid;
 }
 
-/* Waits for the child, at most 30 s; its failure count, or -1. */
+/* Waits for the child (which its alarm ends, should it hang); its failure
+ * count, or -1. */
 static int child_failures(pid_t pid)
 {
     int status;
-    long end = now_ms() + 30000;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        usleep(1000);
-    }
+    if (!t_reap(pid, T_CEILING_S + 30, &status))
+        return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -207,9 +191,12 @@ static void reset(void)
 
 /* ---- the five points ---- */
 
+/* Lets the parked open go after `a` ms; `unparked` is set just before. */
+static atomic_int unparked;
 static void *unpark_later(void *a)
 {
     usleep((long)a * 1000);
+    atomic_store(&unparked, 1);
     fp_unpark();
     return NULL;
 }
@@ -225,13 +212,13 @@ static void point_open(void)
     pthread_create(&t, NULL, job_open, NULL);
     CHECK(wait_for(parked), "open: the thread never parked inside open");
     /* fork() waits for an open in progress: something must let it finish. */
-    /* The clock starts before the 100 ms do: a slow thread start under load
-     * cannot make a fork that did wait look short. */
-    long t0 = now_ms();
+    atomic_store(&unparked, 0);
     pthread_create(&u, NULL, unpark_later, (void *)100L);
+    long t0 = t_now_ms();
     pid_t pid = fork_child(&h, 1, 1, 1);
-    long waited = now_ms() - t0;
-    CHECK(waited >= 80, "open: fork() did not wait for the open in progress (%ld ms)", waited);
+    long waited = t_now_ms() - t0;
+    /* Only the open's end lets fork() through, and only the unpark ends the open. */
+    CHECK(atomic_load(&unparked), "open: fork() did not wait for the open in progress (%ld ms)", waited);
     CHECK(wait_for(job_done), "open: the parked open never returned");
     long key = atomic_load(&result);
     CHECK(key != 0, "open: the parked open failed");
@@ -268,6 +255,13 @@ static void point_call(void)
     CHECK(fake_fds() == base, "call: parent descriptors %d -> %d", base, fake_fds());
 }
 
+/* Whether a call on the shared handle is refused: close has begun. */
+static int close_begun(void)
+{
+    errno = 0;
+    return xendevicemodel_inject_msi(shared, DOM, 0xfee00000, 1) == -1 && errno == EBADF;
+}
+
 static void point_close_waiting(void)
 {
     int base = fake_fds();
@@ -278,14 +272,13 @@ static void point_close_waiting(void)
     pthread_create(&t, NULL, job_call, NULL);
     CHECK(wait_for(parked), "close: the call never parked");
     pthread_create(&c, NULL, job_close, NULL);
-    /* close is now waiting for the parked call; new calls are refused. */
-    usleep(20000);
-    CHECK(!atomic_load(&close_done), "close returned while a call was in flight");
+    /* Once close has begun, new calls are refused; it then waits for the parked call. */
     int saved = dup(2), null = open("/dev/null", O_WRONLY);
     dup2(null, 2); /* the EBADF below is logged on stderr */
-    CHECK_FAILS(xendevicemodel_inject_msi(shared, DOM, 0xfee00000, 1), EBADF);
+    CHECK(wait_for(close_begun), "close: new calls were never refused");
     dup2(saved, 2);
     close(saved), close(null);
+    CHECK(!atomic_load(&close_done), "close returned while a call was in flight");
     pid_t pid = fork_child(&shared, 1, 0, 1);
     int f = child_failures(pid);
     CHECK(f == 0, "close: the child failed %d checks", f);

@@ -110,8 +110,8 @@ static void test_fork(void)
     if (pid == 0)
         _exit(child_checks(h, &cap, parent_fd));
     int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed %d checks", WEXITSTATUS(status));
+    CHECK(t_reap(pid, T_CEILING_S, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "child failed %d checks", WEXITSTATUS(status));
 
     /* The parent never notices. */
     CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM + 1, 1, 1));
@@ -124,8 +124,7 @@ static void test_fork(void)
         pid = fork();
         if (pid == 0)
             _exit(xendevicemodel_close(h) == 0 ? 0 : 1);
-        waitpid(pid, &status, 0);
-        bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        bad += !(t_reap(pid, T_CEILING_S, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     CHECK(bad == 0, "%d of 1000 children could not close their inherited handle", bad);
     CHECK(t_count_fds() == fds, "parent fds %d -> %d over 1000 forks", fds, t_count_fds());

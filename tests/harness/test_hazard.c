@@ -43,9 +43,15 @@ static void *park(void *arg)
     struct parked *p = arg;
     p->rc = xendevicemodel_set_isa_irq_level(p->h, DOM, 3, 1);
     atomic_store(&p->called, 1);
-    while (!atomic_load(&p->go))
+    long end = t_now_ms() + T_CEILING_S * 1000L; /* bounded, should the test fail before it says go */
+    while (!atomic_load(&p->go) && t_now_ms() < end)
         usleep(1000);
     return NULL;
+}
+
+static int has_called(void *p)
+{
+    return atomic_load(&((struct parked *)p)->called);
 }
 
 static void park_start(struct parked *p, xendevicemodel_handle *h)
@@ -53,8 +59,7 @@ static void park_start(struct parked *p, xendevicemodel_handle *h)
     memset(p, 0, sizeof(*p));
     p->h = h;
     pthread_create(&p->t, NULL, park, p);
-    while (!atomic_load(&p->called))
-        usleep(1000);
+    CHECK(t_wait(has_called, p), "the parked thread never made its call");
 }
 
 static void park_end(struct parked *p)
@@ -110,23 +115,33 @@ static void test_when_close_pays(void)
 
 /* fork() while another thread is inside a call on the handle. */
 static atomic_int hammer_stop;
+static atomic_long hammer_calls;
 static void *hammer(void *h)
 {
-    while (!atomic_load(&hammer_stop))
+    while (!atomic_load(&hammer_stop)) {
         xendevicemodel_set_isa_irq_level(h, DOM, 2, 1);
+        atomic_fetch_add(&hammer_calls, 1);
+    }
     return NULL;
+}
+
+/* Whether the hammer made a call since the count was `*(long *)from`. */
+static int hammered(void *from)
+{
+    return atomic_load(&hammer_calls) > *(long *)from;
 }
 
 static int child_after_fork(xendevicemodel_handle *inherited)
 {
-    alarm(5); /* a close waiting for a thread that does not exist here would hang */
+    alarm(T_CEILING_S); /* a close waiting for a thread that does not exist here would hang */
     int bad = xendevicemodel_close(inherited) != 0;
     xendevicemodel_handle *own = xendevicemodel_open(NULL, 0);
     bad += own == NULL;
     pthread_t t;
     atomic_store(&hammer_stop, 0);
+    long from = atomic_load(&hammer_calls);
     pthread_create(&t, NULL, hammer, own);
-    usleep(2000);
+    bad += !t_wait(hammered, &from); /* the child's own thread is calling */
     xendevicemodel_handle *third = xendevicemodel_open(NULL, 0);
     bad += xendevicemodel_set_isa_irq_level(third, DOM, 1, 1) != 0;
     bad += xendevicemodel_close(third) != 0; /* the child's own barrier works */
@@ -144,14 +159,14 @@ static void test_fork_during_calls(void)
     pthread_create(&t, NULL, hammer, h);
     int bad = 0, rounds = under_valgrind() ? 3 : 20;
     for (int i = 0; i < rounds && !bad; i++) {
-        usleep(500);
+        long from = atomic_load(&hammer_calls);
+        bad += !t_wait(hammered, &from); /* the fork comes while the thread is calling */
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0)
             _exit(child_after_fork(h));
         int status = -1;
-        waitpid(pid, &status, 0);
-        bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        bad += !(t_reap(pid, T_CEILING_S + 30, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     atomic_store(&hammer_stop, 1);
     pthread_join(t, NULL);

@@ -163,7 +163,9 @@ static void threads_and_fork(void)
         xendevicemodel_close(own);
         _exit(0);
     }
-    waitpid(pid, NULL, 0);
+    int status = -1;
+    CHECK(t_reap(pid, T_CEILING_S, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %#x",
+          status);
     CHECK_OK(xendevicemodel_close(th));
     read_trace(path);
     char child[32];

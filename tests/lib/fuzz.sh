@@ -10,22 +10,29 @@
 # SECONDS from seeds/ plus build/NAME/corpus (what earlier runs here found;
 # the committed seeds stay as they are). A finding goes to build/NAME/ and
 # fails the run. The library's own log lines are left out of the log.
+#
+# For another architecture (tests/fuzz/run.sh with ARCH), the caller sets
+# FUZZ_TRIPLE (the Rust target), FUZZ_CARGO_ENV (what `env` gives cargo: the
+# cross linker and compilers), FUZZ_RUSTFLAGS (added flags) and FUZZ_RUN (the
+# emulator the target runs under, with its environment); FUZZ_BUILD names the
+# build/ directory (default NAME).
 fuzz_run() {
-    local name=$1 target=$2 seconds=$3 root bin b log rc execs cov
+    local name=$1 target=$2 seconds=$3 root bin b log rc execs cov triple=${FUZZ_TRIPLE:-x86_64-unknown-linux-gnu}
     root=$(cd ../.. && pwd)
-    b=$root/build/$name
+    b=$root/build/${FUZZ_BUILD:-$name}
     mkdir -p "$b/corpus"
-    RUSTFLAGS="-C passes=sancov-module -C llvm-args=-sanitizer-coverage-level=4 \
+    # shellcheck disable=SC2086 # FUZZ_CARGO_ENV and FUZZ_RUN are word lists
+    env ${FUZZ_CARGO_ENV:-} RUSTFLAGS="-C passes=sancov-module -C llvm-args=-sanitizer-coverage-level=4 \
 -C llvm-args=-sanitizer-coverage-inline-8bit-counters -C llvm-args=-sanitizer-coverage-pc-table \
--C llvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -C debug-assertions -C overflow-checks" \
-        "${CARGO:-cargo}" build --release --locked -q --target x86_64-unknown-linux-gnu --target-dir "$root/target/fuzz" ||
+-C llvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -C debug-assertions -C overflow-checks ${FUZZ_RUSTFLAGS:-}" \
+        "${CARGO:-cargo}" build --release --locked -q --target "$triple" --target-dir "$root/target/fuzz" ||
         { bad "the fuzz target does not build"; return 1; }
-    bin=$root/target/fuzz/x86_64-unknown-linux-gnu/release/$target
+    bin="${FUZZ_RUN:-} $root/target/fuzz/$triple/release/$target"
     local dir n
     for dir in regressions seeds; do
         [ -d $dir ] && [ -n "$(ls $dir)" ] || continue
         n=$(ls $dir | wc -l)
-        if "$bin" -runs=0 -artifact_prefix="$b/" $dir/* > "$b/$dir.log" 2>&1; then
+        if $bin -runs=0 -artifact_prefix="$b/" $dir/* > "$b/$dir.log" 2>&1; then
             ok "$n"
             echo "$dir: $n inputs replayed, all pass"
         else
@@ -34,7 +41,7 @@ fuzz_run() {
         fi
     done
     log=$b/fuzz-$$.log
-    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$b/" \
+    $bin -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$b/" \
         "$b/corpus" seeds 2>&1 | grep -v '^xendevicemodel: ' > "$log"
     rc=${PIPESTATUS[0]}
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

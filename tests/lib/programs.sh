@@ -37,7 +37,7 @@ program() {
     esac
     if [ -e "$out" ]; then
         local stale=
-        for in in "$src" tests/harness/check.h tests/fake/fakeprivcmd.h include/xendevicemodel.h \
+        for in in "$src" tests/harness/check.h tests/harness/calls.h tests/fake/fakeprivcmd.h include/xendevicemodel.h \
             "$B/libxendevicemodel.so.1.4" tests/lib/programs.sh; do
             [ ! -e "$in" ] || [ "$out" -nt "$in" ] || stale=1
         done

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         return 2;
     const char *path = argv[1];
     int stays = !strcmp(argv[2], "stays");
-    alarm(120); /* a hang becomes a failure */
+    alarm(T_CEILING_S); /* a hang becomes a failure */
     int fds = t_count_fds();
     int bad = 0;
     for (int i = 0; i < ROUNDS; i++)
@@ -125,8 +125,7 @@ int main(int argc, char **argv)
         _exit(r || failures);
     }
     int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not load and use the library (status %#x)",
+    CHECK(t_reap(pid, T_CEILING_S, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not load and use the library (status %#x)",
           status);
     printf("unload: %d rounds of dlopen, calls from %d threads, close, dlclose, thread exit; then fork: %s\n", ROUNDS,
            THREADS, stays ? "the library stays mapped" : "the library was unmapped");

@@ -3,8 +3,13 @@
 //!
 //! An input is a sequence of up to 64 operations: open, close, the 24 calls
 //! with arbitrary arguments (huge and zero counts, extreme ranges, NULL
-//! out-pointers and buffers, injected hypervisor errors), restrict, and calls
-//! on handles that are not open (closed, never opened, arbitrary values).
+//! out-pointers and buffers, injected hypervisor errors), restrict, calls on
+//! handles that are not open (closed in this input or in any earlier one,
+//! never opened, an open handle's key with one bit flipped, arbitrary
+//! values), and the handles' life around them: up to 8 open/close cycles
+//! whose keys must all differ (and then stay dead), a fork() whose child
+//! must find every inherited handle refused, and dlclose/dlopen cycles of the
+//! library's shared object (`XDM_FUZZ_LIB`, when the harness gives it).
 //! Everything runs under the privcmd test double (LD_PRELOAD), which records
 //! every request.
 //!
@@ -19,6 +24,7 @@
 
 use libc::{c_int, c_uint, c_ulong, c_void};
 use libfuzzer_sys::fuzz_target;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
 use xendevicemodel_rs::ffi as ours;
 
@@ -206,6 +212,63 @@ impl Input<'_> {
 
 const SLOTS: usize = 4;
 
+static FORKS_ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Keys of ours closed in this input or earlier ones (the latest 4096): a
+/// key is never given out twice, so they must stay refused for the rest of
+/// the process's life, and no new key may equal one.
+struct OldStale {
+    ring: Vec<usize>,
+    set: std::collections::HashSet<usize>,
+}
+static OLD_STALE: std::sync::Mutex<Option<OldStale>> = std::sync::Mutex::new(None);
+const OLD_STALE_MAX: usize = 4096;
+
+fn with_old<R>(f: impl FnOnce(&mut OldStale) -> R) -> R {
+    let mut g = OLD_STALE.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(|| OldStale { ring: Vec::new(), set: Default::default() }))
+}
+
+fn remember_stale(key: H) {
+    with_old(|o| {
+        let k = key as usize;
+        if o.ring.len() >= OLD_STALE_MAX {
+            let i = k % OLD_STALE_MAX;
+            o.set.remove(&o.ring[i]);
+            o.ring[i] = k;
+        } else {
+            o.ring.push(k);
+        }
+        o.set.insert(k);
+    })
+}
+
+fn old_stale(pick: usize) -> Option<H> {
+    with_old(|o| (!o.ring.is_empty()).then(|| o.ring[pick % o.ring.len()] as H))
+}
+
+/// Our library's shared object, loaded with dlopen (a second instance beside
+/// the one linked in, with a table of its own): open, close and one call.
+struct So {
+    open: unsafe extern "C" fn(*mut c_void, c_uint) -> H,
+    close: unsafe extern "C" fn(H) -> c_int,
+    isa: unsafe extern "C" fn(H, u16, u8, c_uint) -> c_int,
+}
+
+fn dlopen_ours() -> Option<(*mut c_void, So)> {
+    let path = std::env::var("XDM_FUZZ_LIB").ok()?;
+    let cpath = std::ffi::CString::new(path).ok()?;
+    // SAFETY: loading our own library; RTLD_LOCAL keeps its symbols apart.
+    let lib = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!lib.is_null(), "XDM_FUZZ_LIB cannot be loaded");
+    let so = So {
+        open: sym!(lib, "xendevicemodel_open", _),
+        close: sym!(lib, "xendevicemodel_close", _),
+        isa: sym!(lib, "xendevicemodel_set_isa_irq_level", _),
+    };
+    Some((lib, so))
+}
+
 struct Run<'e> {
     e: &'e Env,
     /// Handles opened in step: Xen's and ours.
@@ -215,6 +278,8 @@ struct Run<'e> {
     stale: Vec<H>,
     /// The domain each slot's handle is restricted to.
     restricted: [Option<u16>; SLOTS],
+    /// Whether this input has forked already.
+    forked: bool,
 }
 
 fn errno() -> c_int {
@@ -502,9 +567,99 @@ fn call(run: &mut Run<'_>, inp: &mut Input<'_>, s: usize, bogus: Option<H>) {
     }
 }
 
+/// The handles' life beyond single calls: reuse cycles, fork, dlopen.
+fn life(run: &mut Run<'_>, inp: &mut Input<'_>) {
+    // SAFETY (all below): NULL loggers, flags 0, handles of ours or keys
+    // that are checked, never dereferenced.
+    unsafe {
+        match inp.byte() % 4 {
+            // Open/close cycles: every key new, and then refused.
+            0 | 1 => {
+                let n = inp.byte() as usize % 8 + 1;
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let h: H = ours::xendevicemodel_open(core::ptr::null_mut(), 0).cast();
+                    assert!(!h.is_null(), "open in a reuse cycle failed (errno {})", errno());
+                    assert_eq!(ours::xendevicemodel_close(h.cast()), 0, "close in a reuse cycle");
+                    keys.push(h);
+                }
+                // New keys differ from each other and from the keys given out before.
+                let mut seen: std::collections::HashSet<usize> =
+                    run.stale.iter().chain(run.ours.iter()).map(|&k| k as usize).collect();
+                for &k in &keys {
+                    assert!(seen.insert(k as usize), "key {k:p} was given out twice");
+                    assert!(!with_old(|o| o.set.contains(&(k as usize))), "key {k:p} was given out twice");
+                }
+                for &k in &keys {
+                    run.ours_refuses("a call on a key closed in a reuse cycle", libc::EBADF, || {
+                        (rc(ours::xendevicemodel_set_isa_irq_level(k.cast(), 5, 1, 1)), vec![])
+                    });
+                    remember_stale(k);
+                }
+                run.stale.extend(keys);
+            }
+            // fork(): in the child every inherited handle is refused and sends
+            // nothing, its close releases the child's copy, a new one works.
+            // A fork costs over a millisecond (the fuzzer's maps), and its
+            // child's coverage is lost: one per input, and only every 32nd
+            // time one is asked for (the first time always, so that an input
+            // replayed alone forks).
+            2 if !run.forked && FORKS_ASKED.fetch_add(1, Relaxed) % 32 == 0 => {
+                run.forked = true;
+                let inherited = run.ours;
+                let e = run.e;
+                let pid = libc::fork();
+                assert!(pid >= 0, "fork failed");
+                if pid == 0 {
+                    libc::alarm(30); // a hang in the child becomes a failure
+                    (e.fp_reset)(); // no injected error left armed by an earlier call
+                    let mut bad = 0;
+                    for h in inherited.into_iter().filter(|h| !h.is_null()) {
+                        let before = (e.fp_count)();
+                        bad += (ours::xendevicemodel_set_isa_irq_level(h.cast(), 5, 1, 1) != -1 || errno() != libc::EBADF) as i32;
+                        bad += ((e.fp_count)() != before) as i32;
+                        bad += (ours::xendevicemodel_close(h.cast()) != 0) as i32;
+                    }
+                    let own = ours::xendevicemodel_open(core::ptr::null_mut(), 0);
+                    bad += own.is_null() as i32;
+                    bad += (ours::xendevicemodel_set_isa_irq_level(own, 5, 1, 1) != 0) as i32;
+                    bad += (ours::xendevicemodel_close(own) != 0) as i32;
+                    libc::_exit(bad.min(100));
+                }
+                let mut status = 0;
+                // libFuzzer's timer (SIGALRM, each second) interrupts waits.
+                while libc::waitpid(pid, &mut status, 0) == -1 {
+                    assert_eq!(errno(), libc::EINTR, "waitpid for the forked child");
+                }
+                assert!(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                    "a forked child's checks failed (status {status:#x})"
+                );
+            }
+            // dlclose/dlopen of the shared object: it stays loaded (-z
+            // nodelete), so a handle opened before dlclose still works after
+            // the next dlopen, until it is closed.
+            3 => {
+                let Some((lib, so)) = dlopen_ours() else { return };
+                (run.e.fp_reset)(); // no injected error left armed by an earlier call
+                let h = (so.open)(core::ptr::null_mut(), 0);
+                assert!(!h.is_null(), "open through the shared object");
+                assert_eq!(libc::dlclose(lib), 0);
+                let (lib, so) = dlopen_ours().expect("loaded before");
+                assert_eq!((so.isa)(h, 5, 1, 1), 0, "a handle opened before dlclose/dlopen");
+                assert_eq!((so.close)(h), 0);
+                let (r, err) = ((so.isa)(h, 5, 1, 1), errno());
+                assert_eq!((r, err), (-1, libc::EBADF), "a handle closed after dlclose/dlopen");
+                assert_eq!(libc::dlclose(lib), 0);
+            }
+            _ => {}
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let e = env();
-    let mut run = Run { e, xen: [core::ptr::null_mut(); SLOTS], ours: [core::ptr::null_mut(); SLOTS], stale: Vec::new(), restricted: [None; SLOTS] };
+    let mut run = Run { e, xen: [core::ptr::null_mut(); SLOTS], ours: [core::ptr::null_mut(); SLOTS], stale: Vec::new(), restricted: [None; SLOTS], forked: false };
     let mut inp = Input(data);
     let mut ops = 0;
     while !inp.done() && ops < 64 {
@@ -526,16 +681,26 @@ fuzz_target!(|data: &[u8]| {
                 // SAFETY: both open.
                 let _ = run.both("close", None, || (rc(unsafe { (e.close)(xh) }), vec![]), || (rc(unsafe { ours::xendevicemodel_close(oh.cast()) }), vec![]));
                 run.stale.push(oh);
+                remember_stale(oh);
                 run.restricted[s] = None;
                 run.xen[s] = core::ptr::null_mut();
                 run.ours[s] = core::ptr::null_mut();
             }
             // a call on a handle of ours that is not open
             3 => {
-                let bogus: H = match inp.byte() % 4 {
+                let bogus: H = match inp.byte() % 8 {
                     0 if !run.stale.is_empty() => run.stale[inp.byte() as usize % run.stale.len()],
                     1 => core::ptr::null_mut(),
                     2 => (&ops as *const i32).cast_mut().cast(), // a stack address
+                    3 | 4 => {
+                        let k = old_stale(inp.u16() as usize).unwrap_or(core::ptr::null_mut());
+                        assert!(!run.ours.contains(&k) || k.is_null(), "key {k:p}, closed earlier, names an open handle");
+                        k
+                    }
+                    // An open handle's key with one bit flipped.
+                    5 | 6 if !run.ours[s].is_null() => {
+                        (run.ours[s] as usize ^ (1usize << (inp.byte() as u32 % usize::BITS))) as H
+                    }
                     _ => inp.u64() as usize as H,
                 };
                 if !run.ours.contains(&bogus) {
@@ -546,6 +711,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!((o.rc, o.errno), want, "close({bogus:p}) of a handle that is not open");
                 }
             }
+            15 => life(&mut run, &mut inp),
             _ if !run.ours[s].is_null() => call(&mut run, &mut inp, s, None),
             _ => {}
         }
