@@ -31,9 +31,8 @@
 //!   exit, where the same destructors run. A dlopen() after dlclose() finds
 //!   the same instance, with its table.
 
-use crate::sys::{self, xentoollog_logger, XtlLogger};
+use crate::sys::{self, XtlLogger};
 use crate::{liveness, table, trace};
-use core::sync::atomic::{AtomicPtr, Ordering::*};
 use xendevicemodel::{DeviceModel, Errno, Generation, Logger};
 
 /// The process generation of every handle (see "fork()" above): made new
@@ -112,18 +111,11 @@ fn restrict_member(dm: &DeviceModel, domid: u16) -> Result<(), Errno> {
 /// interrupted is making it): another thread, or the interrupted one, may
 /// win the race; its logger is kept, ours leaks once (a few bytes).
 fn shared_stderr() -> Option<XtlLogger> {
-    static STDERR: AtomicPtr<xentoollog_logger> = AtomicPtr::new(core::ptr::null_mut());
-    let seen = STDERR.load(Acquire);
-    // SAFETY: only ever set to a logger that is never freed.
-    if let Some(l) = unsafe { XtlLogger::from_raw(seen) } {
+    static STDERR: sys::LoggerSlot = sys::LoggerSlot::new();
+    if let Some(l) = STDERR.get() {
         return Some(l);
     }
-    let made = XtlLogger::new_stderr()?;
-    match STDERR.compare_exchange(core::ptr::null_mut(), made.as_raw(), AcqRel, Acquire) {
-        Ok(_) => Some(made),
-        // SAFETY: as above.
-        Err(won) => unsafe { XtlLogger::from_raw(won) },
-    }
+    Some(STDERR.set_once(XtlLogger::new_stderr()?))
 }
 
 /// The logger for a handle opened with `logger` (NULL: stderr, as in Xen),

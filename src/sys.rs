@@ -60,6 +60,35 @@ extern "C" {
     fn funlockfile(f: *mut libc::FILE);
 }
 
+/// A process-wide slot for one logger that is never freed (the shared
+/// stderr logger): read and set without waiting, so that a signal handler
+/// can use it while the thread it interrupted is setting it.
+pub struct LoggerSlot(AtomicPtr<xentoollog_logger>);
+
+impl LoggerSlot {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        LoggerSlot(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// The logger in the slot, if one was set.
+    pub fn get(&self) -> Option<XtlLogger> {
+        // SAFETY: only set_once stores here, and only loggers that are never freed.
+        unsafe { XtlLogger::from_raw(self.0.load(Acquire)) }
+    }
+
+    /// Puts `made` (a logger never freed, such as [`XtlLogger::new_stderr`]'s)
+    /// in the slot unless another was there first, and returns the one the
+    /// slot holds; a loser is leaked (a few bytes, once).
+    pub fn set_once(&self, made: XtlLogger) -> XtlLogger {
+        match self.0.compare_exchange(core::ptr::null_mut(), made.as_raw(), AcqRel, Acquire) {
+            Ok(_) => made,
+            // SAFETY: as in get: the winner is never freed either.
+            Err(won) => unsafe { XtlLogger::from_raw(won) }.unwrap_or(made),
+        }
+    }
+}
+
 impl XtlLogger {
     /// Wraps a caller's logger; `None` for NULL.
     ///
