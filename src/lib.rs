@@ -32,7 +32,7 @@
 //! C callers' pointers), the system (sys), and the handle table's lock-free
 //! machinery (table, liveness, lock: shared cells, thread-local storage).
 //! process.rs allows it for one item, the load-time constructor.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -63,6 +63,7 @@ extern "C" {
 /// A process-wide slot for one logger that is never freed (the shared
 /// stderr logger): read and set without waiting, so that a signal handler
 /// can use it while the thread it interrupted is setting it.
+#[derive(Default)]
 pub struct LoggerSlot(AtomicPtr<xentoollog_logger>);
 
 impl LoggerSlot {

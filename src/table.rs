@@ -561,7 +561,7 @@ mod tests {
         }
         // Every key bit is tag, index or generation (or, on 64-bit, 0).
         let all = encode(MAX_HANDLES - 1, GEN_MASK) | TAG_MASK;
-        let used = if usize::BITS == 64 { (1u64 << 52) - 1 | TAG_MASK } else { u32::MAX as u64 };
+        let used = if usize::BITS == 64 { ((1u64 << 52) - 1) | TAG_MASK } else { u32::MAX as u64 };
         assert_eq!(all, used);
     }
 

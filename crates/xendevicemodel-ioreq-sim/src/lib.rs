@@ -29,7 +29,7 @@
 //! assert_eq!(guest.join().unwrap(), Some(42));
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};

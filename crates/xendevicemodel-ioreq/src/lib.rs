@@ -100,7 +100,7 @@
 //!   vmm-sys-util (eventfd, epoll, signal handlers); `signals`: SIGINT,
 //!   SIGTERM, SIGHUP for sessions that stop on them. This crate has no
 //!   `unsafe` code at all (`forbid(unsafe_code)`: the compiler enforces it).
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use xendevicemodel::ioreq as abi;

@@ -28,7 +28,7 @@
 //! `GuestMemoryBackend` does): a foreign mapping of a Xen guest in a device
 //! model, `GuestMemoryMmap` in tests. Nothing here needs `unsafe`.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod chain;
 pub mod device;

@@ -62,7 +62,7 @@
 //! - `space`: [`IoSpace`], [`IoRange`], [`Space`], [`Sbdf`], the vocabulary shared with the toolkit;
 //! - [`ioreq`]: the pages an IOREQ server shares with Xen, as structures of
 //!   atomics (what the toolkit serves requests from).
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

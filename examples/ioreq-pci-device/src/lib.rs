@@ -26,7 +26,7 @@
 //! a BAR, and [`regs`] turns narrow and unaligned ones into register reads
 //! and masked writes.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace, CONFIG};
 use xendevicemodel_ioreq::regs::{self, Registers};

@@ -28,7 +28,7 @@
 //! function (MSI-X, INTx fallback); the `virtio-blk-dm` binary
 //! (src/main.rs) serves it to a Xen guest.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 use std::fs::File;
 use std::io;
