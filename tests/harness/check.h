@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,25 @@ static inline int t_count_fds(void)
     if (d)
         closedir(d);
     return n - 1; /* the directory stream's own descriptor */
+}
+
+/* Invalid handles log to stderr: stderr to /dev/null around a noisy part, to
+ * keep the test output readable. Returns the saved descriptor for
+ * t_restore_stderr. */
+static inline int t_quiet_stderr(void)
+{
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    fflush(stderr);
+    dup2(null, 2);
+    close(null);
+    return saved;
+}
+
+static inline void t_restore_stderr(int saved)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
 }
 
 /*

@@ -17,29 +17,12 @@
 
 #define DOM 5
 
-/* Invalid handles log to stderr: keep the test output readable. */
-static int quiet_stderr(void)
-{
-    int saved = dup(2), null = open("/dev/null", O_WRONLY);
-    fflush(stderr);
-    dup2(null, 2);
-    close(null);
-    return saved;
-}
-
-static void restore_stderr(int saved)
-{
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-}
-
 static void test_stale_handles(void)
 {
     xendevicemodel_handle *h = xendevicemodel_open(NULL, 0);
     CHECK(h != NULL, "open");
     CHECK_OK(xendevicemodel_close(h));
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     unsigned long before = fp_ioctl_count();
     CHECK_FAILS(xendevicemodel_set_isa_irq_level(h, DOM, 1, 1), EBADF);
     CHECK_FAILS(xendevicemodel_restrict(h, DOM), EBADF);
@@ -60,7 +43,7 @@ static void test_stale_handles(void)
     CHECK_FAILS(xendevicemodel_nr_vcpus((xendevicemodel_handle *)~(uintptr_t)0, DOM, &(unsigned){0}), EBADF);
     CHECK(fp_ioctl_count() == before, "invalid handles reached privcmd");
     free(heap);
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     CHECK(xendevicemodel_close(NULL) == 0, "close(NULL) is 0, as in Xen");
     CHECK_OK(xendevicemodel_set_isa_irq_level(h2, DOM, 1, 1));
     CHECK_OK(xendevicemodel_close(h2));
@@ -176,13 +159,13 @@ static void test_threads(void)
     int fds = t_count_fds();
     for (int i = 0; i < SLOTS; i++)
         atomic_store(&slots[i], xendevicemodel_open(NULL, 0));
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     for (int i = 0; i < SLOTS; i++)
         CHECK_OK(xendevicemodel_close(atomic_load(&slots[i])));
     fp_config("record", 1);

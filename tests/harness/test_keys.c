@@ -45,23 +45,6 @@
 #define GENERATIONS 65536.0
 #endif
 
-/* Invalid handles log to stderr: keep the test output readable. */
-static int quiet_stderr(void)
-{
-    int saved = dup(2), null = open("/dev/null", O_WRONLY);
-    fflush(stderr);
-    dup2(null, 2);
-    close(null);
-    return saved;
-}
-
-static void restore_stderr(int saved)
-{
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-}
-
 static int cmp_ptr(const void *a, const void *b)
 {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -107,10 +90,10 @@ static void flips(xendevicemodel_handle *h, const char *what)
 {
     int bad = 0;
     char why[256] = "";
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     for (int bit = 0; bit < KEY_BITS; bit++)
         bad += refused_everywhere((xendevicemodel_handle *)((uintptr_t)h ^ ((uintptr_t)1 << bit)), why, sizeof(why));
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     CHECK(bad == 0, "%s: %d calls on a key with one bit flipped were not refused; first: %s", what, bad, why);
     CHECK_OK(xendevicemodel_set_isa_irq_level(h, DOM, 1, 1));
 }
@@ -139,11 +122,11 @@ static void flips_traced(void)
     CHECK(h && ((uintptr_t)h & TRACED_BIT) == 0, "traced key %p lacks the trace tag", (void *)h);
     /* The case: the same key with the trace bit flipped back. */
     unsigned long before = fp_ioctl_count();
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     xendevicemodel_handle *untraced = (xendevicemodel_handle *)((uintptr_t)h ^ TRACED_BIT);
     CHECK_FAILS(xendevicemodel_set_isa_irq_level(untraced, DOM, 1, 1), EBADF);
     CHECK_FAILS(xendevicemodel_close(untraced), EBADF);
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     CHECK(fp_ioctl_count() == before, "the untraced form of a traced key reached privcmd");
     flips(h, "traced, first key");
     CHECK_OK(xendevicemodel_close(h));
@@ -225,10 +208,10 @@ static void key_space_spent(void)
     CHECK(n == G * S, "%ld keys given out, want %d", n, G * S);
     int bad = 0;
     char why[256] = "";
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     for (long i = 0; i < n; i++)
         bad += refused_everywhere((xendevicemodel_handle *)keys[i], why, sizeof(why));
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     CHECK(bad == 0, "%d calls on stale keys were not refused; first: %s", bad, why);
     CHECK(duplicates(keys, n) == 0, "a key was given out twice");
 }
@@ -275,7 +258,7 @@ static void reuses(void)
     /* Handles opened now reuse the slot; every stale key stays dead. */
     xendevicemodel_handle *b = xendevicemodel_open(NULL, 0), *c = xendevicemodel_open(NULL, 0);
     CHECK(b && c, "open after the cycles");
-    int saved = quiet_stderr();
+    int saved = t_quiet_stderr();
     unsigned long before = fp_ioctl_count();
     long accepted = 0, live = 0;
     for (long i = 0; i < REUSES; i++) {
@@ -290,7 +273,7 @@ static void reuses(void)
     char why[256] = "";
     for (unsigned i = 0; i < sizeof(sample) / sizeof(sample[0]); i++)
         bad += refused_everywhere((xendevicemodel_handle *)stale[sample[i]], why, sizeof(why));
-    restore_stderr(saved);
+    t_restore_stderr(saved);
     CHECK(live == 0, "%ld stale keys equal a live handle's", live);
     CHECK(accepted == 0 && sent == 0, "%ld of %d stale keys were accepted, %lu ioctls sent", accepted, REUSES, sent);
     CHECK(bad == 0, "%d calls on sampled stale keys were not refused; first: %s", bad, why);
