@@ -515,3 +515,42 @@ fn the_notification_of_the_bind_is_not_a_request() {
     assert!(t.join().unwrap().is_some());
     assert_eq!(session.stats().ignored, 0);
 }
+
+/// Seen on the real hypervisor (tests/guest/toolkit.sh under CI, 2026-12-02):
+/// the device model got SIGTERM while a vCPU's request sat in its slot, the
+/// loop ended on the signal, and the server was destroyed with the request
+/// unanswered: that vCPU never ran again. Closing answers what is left (reads
+/// all ones, as nothing there), notifies the vCPU, and logs each, before the
+/// server is destroyed; a slot holding no request is left alone.
+#[test]
+fn closing_answers_requests_left_in_their_slots() {
+    let xen = SimXen::new(3);
+    let (cfg, cap) = config(vec![PORTS], BufIoreq::Off);
+    let mut session = Session::with_backend(xen.clone(), DOM, cfg).unwrap();
+    // The bind's notifications, served: every slot is free.
+    pump(&mut session, &mut Memory::default());
+    let (read, write, idle) = (xen.vcpu(0), xen.vcpu(1), xen.vcpu(2));
+    let before = [xen.notifications(0), xen.notifications(1), xen.notifications(2)];
+    xen.raise_signal(15);
+    read.submit(&sim::pio(0x510, Size::B2, true, 0));
+    write.submit(&sim::pio(0x512, Size::B4, false, 0x1234_5678));
+    assert_eq!(session.run(&mut Memory::default()).unwrap(), Exit::Signal(15));
+    assert_eq!(read.slot().state(), STATE_IOREQ_READY, "the loop ended before serving");
+    xen.take_calls();
+    session.close().unwrap();
+    assert_eq!(read.wait_response(Duration::from_secs(5)), Some(u64::MAX), "a read left over reads as nothing there");
+    assert_eq!(write.wait_response(Duration::from_secs(5)).map(|_| ()), Some(()), "a write left over is answered");
+    assert_eq!(idle.slot().state(), STATE_IOREQ_NONE, "a free slot is left alone");
+    assert_eq!(
+        [xen.notifications(0), xen.notifications(1), xen.notifications(2)],
+        [before[0] + 1, before[1] + 1, before[2]]
+    );
+    // Answered after the disable (no new request can come) and before the destroy (the ports still bound).
+    let calls = xen.calls();
+    assert_eq!(calls[0], "set_ioreq_server_state id=1 enabled=false");
+    assert_eq!(calls[1], "destroy_ioreq_server id=1");
+    let lines = cap.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("vCPU 0: request refused: the server is closing (type 0 addr 0x510 size 2"), "{lines:?}");
+    assert!(lines[1].contains("vCPU 1: request refused: the server is closing (type 0 addr 0x512 size 4"), "{lines:?}");
+}

@@ -60,12 +60,12 @@ impl GuestMemory for GuestRam {
         guest::split(addr.raw_value(), count, |n, off, _, len| self.chunk(n)?.check(off, len)).is_ok()
     }
 
-    fn get_slices<'a>(
-        &'a self,
+    fn get_slices(
+        &self,
         addr: GuestAddress,
         count: usize,
         _access: Permissions,
-    ) -> MemResult<impl GuestMemorySliceIterator<'a, BS<'a, ()>>> {
+    ) -> MemResult<impl GuestMemorySliceIterator<'_, BS<'_, ()>>> {
         if addr.checked_add(count as u64).is_none() {
             return Err(MemError::GuestAddressOverflow);
         }

@@ -389,6 +389,39 @@ impl Session {
         self.teardown()
     }
 
+    /// Answers every request still waiting in a slot (state READY) as the
+    /// guest sees an access to nothing: reads all ones, writes dropped; each
+    /// is logged and counted as refused, and its vCPU notified.
+    fn answer_left_over(&mut self) -> Result<()> {
+        let (Some(pages), Some(events)) = (self.pages.as_ref(), self.events.as_ref()) else { return Ok(()) };
+        let mut first = Ok(());
+        for (v, &port) in self.ports.iter().enumerate() {
+            let v = v as u32;
+            let Some(slot) = pages.ioreq().slot(v) else { continue };
+            if slot.state() != STATE_IOREQ_READY {
+                continue;
+            }
+            let raw = slot.load();
+            self.stats.refused += 1;
+            refused(
+                &self.server.logger,
+                Some(v),
+                format_args!(
+                    "the server is closing (type {} addr {:#x} size {} count {}); answered as nothing there",
+                    raw.type_, raw.addr, raw.size, raw.count
+                ),
+            );
+            if raw.dir_read && !raw.data_is_ptr {
+                slot.set_data(u64::MAX);
+            }
+            slot.set_state(STATE_IORESP_READY);
+            if let Err(e) = events.notify(port) {
+                first = first.and(Err(e));
+            }
+        }
+        first
+    }
+
     fn teardown(&mut self) -> Result<()> {
         let mut first: Option<Error> = None;
         let (domid, id) = (self.server.domid, self.server.id);
@@ -402,6 +435,12 @@ impl Session {
         if self.enabled {
             self.enabled = false;
             note(backend.set_ioreq_server_state(domid, id, false), "disabling", &self.server.logger);
+        }
+        // Disabled, the server gets no new request, but one Xen handed over
+        // before (its notification unread: the loop ended on a signal or a
+        // stop) keeps its vCPU blocked for good once the server is gone.
+        if let Err(e) = self.answer_left_over() {
+            note(Err(e), "answering what is left on", &self.server.logger);
         }
         if self.created {
             self.created = false;
