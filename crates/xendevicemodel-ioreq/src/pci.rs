@@ -494,12 +494,10 @@ impl ConfigSpace {
         let m = self.msix.as_mut().expect("placed");
         for (i, b) in value.to_le_bytes().iter().take(size.bytes() as usize).enumerate() {
             // Vector control: only the mask bit is writable.
-            m.entries[t + i] = if (t + i) % 16 == 12 {
-                b & 1
-            } else if (t + i) % 16 > 12 {
-                0
-            } else {
-                *b
+            m.entries[t + i] = match (t + i) % 16 {
+                12 => b & 1,
+                13.. => 0,
+                _ => *b,
             };
         }
         Some(self.deliver_unmasked(server))
