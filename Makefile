@@ -52,15 +52,7 @@ all: lib
 
 # Installs what is missing when run as root; otherwise says what to install.
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y $$missing" >&2; exit 1; \
-	  fi; \
-	fi
+	@ME=deps bash tests/lib/common.sh need_debs $(DEB_PKGS)
 
 $(B)/.dir:
 	@mkdir -p $(B) && touch $@

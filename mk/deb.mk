@@ -22,7 +22,6 @@ DEB_CHECK_ROOT ?=
 # In a root of tests/dist/mkroot.sh (no service can start there), deb-check
 # has Xen's toolstack installed too, so that xl is among the users it checks.
 DEB_CHECK_PKGS := $(if $(wildcard /etc/xendevicemodel-rs-root),$(DIST_XEN_UTILS_PKG))
-APT_GET        := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 # Build dependencies of another architecture are unpacked by the cross build
 # (make deps ARCH=...), not installed, so dpkg-buildpackage cannot check them.
 DEB_CROSS_OPTS := $(if $(filter $(DEB_BUILD_ARCH),$(DEB_ARCH)),,-d)
@@ -30,15 +29,7 @@ DEB_CROSS_OPTS := $(if $(filter $(DEB_BUILD_ARCH),$(DEB_ARCH)),,-d)
 .PHONY: deb deb-deps deb-lint deb-check deb-upgrade-check
 
 deb-deps:
-	@missing=$$(for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing: $$missing"; \
-	    $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else \
-	    echo "missing Debian packages; run: sudo apt-get install -y $$missing" >&2; exit 1; \
-	  fi; \
-	fi
+	@ME=deb-deps bash tests/lib/common.sh need_debs $(DEB_TOOLS)
 
 # debian/rules builds the library with `make lib` (a no-op when it is up to
 # date) and takes it from build/ (native) or build/$(ARCH)/. `deps` installs
@@ -56,8 +47,7 @@ deb-lint: deb
 
 deb-check: deb
 	@test "$(DEB_ARCH)" = "$(DEB_BUILD_ARCH)" || { echo "deb-check installs the package here: $(DEB_BUILD_ARCH) only" >&2; exit 1; }
-	@$(if $(DEB_CHECK_PKGS),dpkg-query -W -f='$${Status}' $(DEB_CHECK_PKGS) 2>/dev/null | grep -q 'ok installed' || \
-	  $(APT_GET) install -y -qq --no-install-recommends $(DEB_CHECK_PKGS) >/dev/null,:)
+	@ME=deb-check bash tests/lib/common.sh need_debs $(DEB_CHECK_PKGS)
 	DEB_CHECK_ROOT="$(DEB_CHECK_ROOT)" DEB_CHANGES="$(DEB_CHANGES)" bash tests/run.sh deb
 
 # The package of this release installed on a Debian 12 root, which is then
