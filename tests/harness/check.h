@@ -144,13 +144,16 @@ static inline void t_restore_stderr(int saved)
 }
 
 /*
- * Runs `scenario` in a child forked now, with its own counts (its alarm
- * ends it after T_CEILING_S, the parent's watchdog 30 s later): returns the
- * child's failed checks (255 if it crashed or hung) and adds its passed
- * ones to ours. For scenarios that need a process in which the library has
- * done nothing yet.
+ * Runs `scenario` in a forked child and returns its failed checks (its
+ * passed ones are added to ours): 255 if it was still running after
+ * `seconds` (then killed, with its process group when it has one), 254 if
+ * it died of a signal (named on stderr). Flags: T_ALARM, the child's own
+ * timer ends a hang inside it too (for scenarios that do not use the timer);
+ * T_GROUP, the child leads a process group of its own, so that what it
+ * forked is killed with it.
  */
-static inline int t_in_child(void (*scenario)(void))
+enum { T_ALARM = 1, T_GROUP = 2 };
+static inline int t_run_child(void (*scenario)(void), int seconds, int flags)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -158,7 +161,10 @@ static inline int t_in_child(void (*scenario)(void))
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        alarm(T_CEILING_S); /* a hang becomes a failure */
+        if (flags & T_GROUP)
+            setpgid(0, 0);
+        if (flags & T_ALARM)
+            alarm(seconds);
         t_passed = t_failed = 0;
         scenario();
         if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
@@ -167,15 +173,29 @@ static inline int t_in_child(void (*scenario)(void))
         _exit(t_failed > 250 ? 250 : t_failed);
     }
     close(p[1]);
+    if (flags & T_GROUP)
+        setpgid(pid, pid); /* also here: the child may not have run yet */
     int status = -1, passed = 0;
-    if (!t_reap(pid, T_CEILING_S + 30, &status)) {
+    if (!t_reap(pid, (flags & T_ALARM) ? seconds + 30 : seconds, &status)) {
         close(p[0]);
         return 255;
     }
     if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
         t_passed += passed;
     close(p[0]);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "a scenario died of signal %d (%s)\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 254;
+}
+
+/*
+ * t_run_child for scenarios that need a process in which the library has
+ * done nothing yet: its alarm ends it after T_CEILING_S (254), the parent's
+ * watchdog 30 s later (255).
+ */
+static inline int t_in_child(void (*scenario)(void))
+{
+    return t_run_child(scenario, T_CEILING_S, T_ALARM); /* the alarm: a hang becomes a failure */
 }
 
 static inline int t_done(const char *suite)

@@ -399,43 +399,6 @@ static void open_close_loop(void)
 }
 
 /*
- * Runs `f` in a child (its own process group) that is killed, with any
- * children it forked, if it has not exited after `seconds` (the scenarios
- * use the process's timer themselves): its failed checks, 255 if it hung,
- * 254 if it died of a signal (named on stderr).
- */
-static int bounded_child(void (*f)(void), int seconds)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return 255;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        t_passed = t_failed = 0;
-        f();
-        if (write(p[1], &t_passed, sizeof(t_passed)) != sizeof(t_passed))
-            t_failed++;
-        fflush(NULL);
-        _exit(t_failed > 250 ? 250 : t_failed);
-    }
-    close(p[1]);
-    setpgid(pid, pid); /* also here: the child may not have run yet */
-    int status = -1, passed = 0;
-    if (!t_reap(pid, seconds, &status)) {
-        close(p[0]);
-        return 255;
-    }
-    if (read(p[0], &passed, sizeof(passed)) == sizeof(passed))
-        t_passed += passed;
-    close(p[0]);
-    if (WIFSIGNALED(status))
-        fprintf(stderr, "a scenario died of signal %d (%s)\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 254;
-}
-
-/*
  * Under valgrind (some 0.7 s per scenario) only one entry point of each
  * kind: open, a call with one buffer, one with two, restrict, close.
  */
@@ -463,7 +426,7 @@ int main(int argc, char **argv)
             if (xen_lib && action == A_FORK && entry != -1 && CALLS[entry].closes)
                 continue; /* Xen's close frees the handle before close(): nothing of it is left to test */
             n++;
-            int f = bounded_child(scenario, scenario_ceiling_s);
+            int f = t_run_child(scenario, scenario_ceiling_s, T_GROUP);
             hung += f == 255;
             bad += f != 0;
             CHECK(f == 0, "%s interrupted by a handler that %s: %d checks failed (255: hung, 254: crashed)",
@@ -476,10 +439,10 @@ int main(int argc, char **argv)
     printf("signals: %s: %d entry points x %d handler actions: %d scenarios, %d failed, %d of them hung\n",
            xen_lib ? "Xen's library" : "ours", entries, NACTIONS, n, bad, hung);
     if (!xen_lib) {
-        int g = bounded_child(fork_inside_a_call, scenario_ceiling_s);
+        int g = t_run_child(fork_inside_a_call, scenario_ceiling_s, T_GROUP);
         CHECK(g == 0, "a fork inside a call: %d checks failed (255: hung, 254: crashed)", g);
     }
-    int f = bounded_child(open_close_loop, scenario_ceiling_s);
+    int f = t_run_child(open_close_loop, scenario_ceiling_s, T_GROUP);
     CHECK(f == 0, "the open/close loop with a forking SIGALRM handler: %d checks failed (255: hung, 254: crashed)", f);
     return t_done(xen_lib ? "signals (the Xen library)" : "signals");
 }

@@ -274,7 +274,7 @@ int main(void)
     for (unsigned i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
         unlink(path); /* each scenario starts with no trace file */
         int f = t_in_child(scenarios[i].run);
-        CHECK(f == 0, "trace, %s: %d checks failed (255: crashed)", scenarios[i].name, f);
+        CHECK(f == 0, "trace, %s: %d checks failed (255: hung, 254: crashed or ended by its alarm)", scenarios[i].name, f);
     }
     unlink(path);
     return t_done("trace");
