@@ -58,4 +58,10 @@ for d in "${DOCS[@]}"; do
 done
 check "docs/architecture.md's code and test maps match the sources (tools/docs-map check)" \
     sh -c 'tools/docs-map check > "$0/docs/map.out" 2>&1 || { cat "$0/docs/map.out"; exit 1; }' "$B"
+# Generated figures (tools/docs-map tables): each names a table a full run
+# writes (MODE-ARCH-DIST) and holds what docs-map puts there, nothing typed
+# by hand in another form.
+bad=$(grep -ohE '<!--n:[^>]*-->[^<]*<!--/n-->' "${DOCS[@]}" |
+    grep -vE '^<!--n:(check|xen|guest|deb|deb-upgrade)-(amd64|arm64|armhf)-(bookworm|trixie)-->[0-9]{1,3}(,[0-9]{3})* checks, [0-9]+ failed<!--/n-->$')
+check "generated figures are well-formed and name a run's table (${bad:-none bad})" test -z "$bad"
 summary docs
