@@ -41,7 +41,8 @@ use xendevicemodel::os::Mapping;
 use xendevicemodel::{BufIoreq, DomId, Errno, IoServId};
 use xendevicemodel_ioreq::abi::*;
 use xendevicemodel_ioreq::{
-    Backend, Error, Events, GuestChunk, Interrupt, IoRange, Pages, Result, Sbdf, Size, Stopper, Wake,
+    Backend, Error, Events, Exit, GuestChunk, Handler, Interrupt, IoRange, Pages, Result, Sbdf, Session, Size, Stopper,
+    Wake,
 };
 
 /// The hypervisor's port for vCPU `i` is `VCPU_REMOTE_BASE + i`.
@@ -52,6 +53,39 @@ pub const BUF_REMOTE: u32 = 0xff;
 pub const GUEST_RAM_MAX: usize = 64 << 20;
 /// How long the routed accesses of [`SimVcpu`] wait for an answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `dev` on `session` while `guest` runs in a thread of its own (the
+/// guest's side: accesses through [`SimXen::vcpu`], as many vCPUs as it
+/// likes); the session stops when `guest` returns or panics. Returns what
+/// `guest` returned; a panic in `guest` goes on here once the session
+/// stopped, and so does a session that failed or ended otherwise.
+///
+/// Attach a [`Bus`](xendevicemodel_ioreq::Bus) first (`bus.attach(session.server())`)
+/// when the guest's first access must already be routed to it.
+pub fn serve_while<H, T>(session: &mut Session, dev: &mut H, guest: impl FnOnce() -> T + Send + 'static) -> T
+where
+    H: Handler + ?Sized,
+    T: Send + 'static,
+{
+    /// Stops the session when the guest's thread ends, however it ends.
+    struct StopOnDrop(Stopper);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let stop = StopOnDrop(session.stopper());
+    let guest = std::thread::spawn(move || {
+        let _stop = stop;
+        guest()
+    });
+    let exit = session.run(dev);
+    let seen = guest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    match exit {
+        Ok(Exit::Stopped) => seen,
+        other => panic!("the session ended otherwise than stopped by the guest's end: {other:?}"),
+    }
+}
 
 /// How the two sides wait for each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,11 +5,10 @@
 //! masked writes.
 
 use std::sync::{Arc, Mutex};
-use std::thread;
 use xendevicemodel::{Errno, Level, Log, Logger};
 use xendevicemodel_ioreq::regs::{self, Registers};
 use xendevicemodel_ioreq::*;
-use xendevicemodel_ioreq_sim::{SimVcpu, SimXen};
+use xendevicemodel_ioreq_sim::{serve_while, SimVcpu, SimXen};
 
 /// Four 32-bit registers at MMIO `base`; every register call is recorded.
 struct Regs {
@@ -62,15 +61,9 @@ fn serve<T: Send + 'static>(
     let config = Config { logger, ..Config::default() };
     let mut session = Session::with_backend(xen.clone(), 2, config).unwrap();
     let attached = bus.attach(session.server());
-    let stop = session.stopper();
     let x = xen.clone();
-    let t = thread::spawn(move || {
-        let r = guest(&x.vcpu(0));
-        stop.stop();
-        r
-    });
-    assert_eq!(session.run(bus).unwrap(), Exit::Stopped);
-    (t.join().unwrap(), xen, attached)
+    let seen = serve_while(&mut session, bus, move || guest(&x.vcpu(0)));
+    (seen, xen, attached)
 }
 
 #[test]
@@ -156,14 +149,9 @@ fn a_changed_device_is_reclaimed_on_the_same_server() {
     // A stray: a request for a port the bus no longer routes (Xen still had it queued).
     let mut ctx_bus = bus;
     let xs = xen.clone();
-    let stop = session.stopper();
-    let t = thread::spawn(move || {
-        let cpu = xs.vcpu(0);
-        let v = cpu.request(&xendevicemodel_ioreq_sim::pio(0x510, Size::B1, true, 0));
-        stop.stop();
-        v
+    let v = serve_while(&mut session, &mut ctx_bus, move || {
+        xs.vcpu(0).request(&xendevicemodel_ioreq_sim::pio(0x510, Size::B1, true, 0))
     });
-    assert_eq!(session.run(&mut ctx_bus).unwrap(), Exit::Stopped);
-    assert_eq!(t.join().unwrap(), Some(0xff), "a stray read reads as all ones (1 byte)");
+    assert_eq!(v, Some(0xff), "a stray read reads as all ones (1 byte)");
     assert_eq!(ctx_bus.stray(), 1);
 }

@@ -7,11 +7,10 @@
 
 #![allow(clippy::vec_init_then_push)]
 
-use std::thread;
 use xendevicemodel::Logger;
 use xendevicemodel_ioreq::pci::{BarKind, ConfigSpace, Delivery, CONFIG};
 use xendevicemodel_ioreq::*;
-use xendevicemodel_ioreq_sim::{SimVcpu, SimXen};
+use xendevicemodel_ioreq_sim::{serve_while, SimVcpu, SimXen};
 
 const DEV: Sbdf = Sbdf::new(0, 0, 6, 0);
 const MEM: u64 = 0xf400_0000;
@@ -73,8 +72,7 @@ fn msi_and_msix_deliver_as_the_guest_programmed_them() {
         Session::with_backend(xen.clone(), 3, Config { logger: Logger::silent(), ..Config::default() }).unwrap();
     bus.attach(session.server()).unwrap();
     let x = xen.clone();
-    let stop = session.stopper();
-    let guest = thread::spawn(move || {
+    let seen = serve_while(&mut session, &mut bus, move || {
         let cpu = x.vcpu(0);
         let mut seen: Vec<(&str, u64)> = Vec::new();
         // The capability list: status bit 4, pointer, MSI then MSI-X.
@@ -126,13 +124,6 @@ fn msi_and_msix_deliver_as_the_guest_programmed_them() {
         ring(&cpu, 9); // beyond the table
         seen
     });
-    let watcher = thread::spawn(move || {
-        let r = guest.join();
-        stop.stop();
-        r
-    });
-    assert_eq!(session.run(&mut bus).unwrap(), Exit::Stopped);
-    let seen = watcher.join().unwrap().expect("the guest thread");
     let want: Vec<(&str, u64)> = vec![
         ("capability list", 0x10),
         ("pointer", 0x40),

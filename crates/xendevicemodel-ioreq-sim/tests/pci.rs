@@ -10,10 +10,9 @@
 #[path = "../../xendevicemodel-ioreq/examples/pci-sum.rs"]
 mod pci_sum;
 
-use std::thread;
 use xendevicemodel::Logger;
 use xendevicemodel_ioreq::*;
-use xendevicemodel_ioreq_sim::SimXen;
+use xendevicemodel_ioreq_sim::{serve_while, SimXen};
 
 const DEV: Sbdf = Sbdf::new(0, 0, 5, 0);
 const BAR: u64 = 0xf100_0000;
@@ -29,7 +28,7 @@ fn the_readme_device_serves_a_simulated_guest() {
     // What run() does first; here before the guest thread starts.
     bus.attach(session.server()).unwrap();
     let x = xen.clone();
-    let guest = thread::spawn(move || {
+    let seen = serve_while(&mut session, &mut bus, move || {
         let cpu = x.vcpu(1);
         let cfg_r = |reg, size| cpu.pci_config_read(DEV, reg, size).expect("config read answered");
         let cfg_w = |reg, size, v| cpu.pci_config_write(DEV, reg, size, v).expect("config write answered");
@@ -83,14 +82,6 @@ fn the_readme_device_serves_a_simulated_guest() {
         seen.push(("SUM at the new place", cpu.mmio_read(BAR + 0x10_0008, Size::B4).unwrap()));
         seen
     });
-    let stop = session.stopper();
-    let watcher = thread::spawn(move || {
-        let r = guest.join();
-        stop.stop();
-        r
-    });
-    assert_eq!(session.run(&mut bus).unwrap(), Exit::Stopped);
-    let seen = watcher.join().unwrap().expect("the guest thread");
     let want: Vec<(&str, u64)> = vec![
         ("ids", 0x5355_5845),
         ("class/revision", 0xff00_0001),

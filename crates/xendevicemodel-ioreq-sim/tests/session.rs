@@ -68,14 +68,7 @@ fn serve_until<T: Send + 'static, D: Handler>(
     dev: &mut D,
     threads: Vec<thread::JoinHandle<T>>,
 ) -> Vec<T> {
-    let stop = session.stopper();
-    let watcher = thread::spawn(move || {
-        let r: Vec<T> = threads.into_iter().map(|t| t.join().expect("vCPU thread")).collect();
-        stop.stop();
-        r
-    });
-    assert_eq!(session.run(dev).unwrap(), Exit::Stopped);
-    watcher.join().unwrap()
+    sim::serve_while(session, dev, move || threads.into_iter().map(|t| t.join().expect("vCPU thread")).collect())
 }
 
 const PORTS: IoRange = IoRange::Port { start: 0x500, end: 0x5ff };
@@ -553,4 +546,21 @@ fn closing_answers_requests_left_in_their_slots() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].contains("vCPU 0: request refused: the server is closing (type 0 addr 0x510 size 2"), "{lines:?}");
     assert!(lines[1].contains("vCPU 1: request refused: the server is closing (type 0 addr 0x512 size 4"), "{lines:?}");
+}
+
+/// serve_while: the guest's end stops the session, also when the guest
+/// panics (the panic then goes on in the caller, not a hang).
+#[test]
+fn serve_while_stops_on_the_guests_end_and_passes_its_panic_on() {
+    let xen = SimXen::new(1);
+    let (cfg, _) = config(vec![PORTS], BufIoreq::Off);
+    let mut session = Session::with_backend(xen.clone(), DOM, cfg).unwrap();
+    let x = xen.clone();
+    let got = sim::serve_while(&mut session, &mut Memory::default(), move || x.vcpu(0).pio_read(0x510, Size::B2));
+    assert_eq!(got, Some(0x1510));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sim::serve_while(&mut session, &mut Memory::default(), || -> u32 { panic!("the guest's own fault") })
+    }));
+    let payload = r.expect_err("the guest's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the guest's own fault"));
 }

@@ -6,10 +6,9 @@
 //! uio way, a BAR moved, then the server torn down.
 
 use ioreq_pci_device::{reg, SumDevice, CLASS, DEVICE, MAGIC, VENDOR};
-use std::thread;
 use xendevicemodel::Logger;
 use xendevicemodel_ioreq::{Bus, DeviceId, Handler};
-use xendevicemodel_ioreq::{Config, Device, Exit, IoRange, Sbdf, Session, Size};
+use xendevicemodel_ioreq::{Config, Device, IoRange, Sbdf, Session, Size};
 use xendevicemodel_ioreq_sim::{SimVcpu, SimXen};
 
 const SLOT: u8 = 16;
@@ -42,15 +41,8 @@ fn with_guest<T: Send + 'static>(
     bus.attach(session.server()).unwrap();
     assert_eq!(xen.take_calls().last().map(String::as_str), Some("claim id=1 pci 0000:00:10.0"));
     let x = xen.clone();
-    let stop = session.stopper();
-    let guest = thread::spawn(move || {
-        let cpu = x.vcpu(0);
-        let seen = guest(&x, &cpu);
-        stop.stop();
-        seen
-    });
-    assert_eq!(session.run(&mut bus).unwrap(), Exit::Stopped);
-    (guest.join().expect("the guest thread"), bus, dev, session, xen)
+    let seen = xendevicemodel_ioreq_sim::serve_while(&mut session, &mut bus, move || guest(&x, &x.vcpu(0)));
+    (seen, bus, dev, session, xen)
 }
 
 /// The kernel's part: ids, BAR sizing and placement, then the driver's
