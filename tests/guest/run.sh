@@ -127,4 +127,19 @@ for lib in xen ours; do
 done
 compare "the outcomes with Xen's library and with ours" "$W/outcomes.xen" "$W/outcomes.ours" "$(echo $STEPS | wc -w)" || true
 grep -q 'XEN-CHECK END rc=0' "$W/console.log.result" && ok || bad "dom0's scenario reported failures"
+
+# The outcome of every step with each library, and the calls QEMU made
+# through ours, for docs/real-guests.md (tools/docs-map tables puts it there).
+tab="$TOP/$B/tables/guest-outcomes-amd64-${DIST:-bookworm}.txt"
+mkdir -p "$(dirname "$tab")"
+{
+    printf '%-24s %-14s %s\n' step "Xen's library" ours
+    for s in $STEPS; do
+        o() { sed -n "s/^$s: \([a-zA-Z-]*\).*/\1/p" "$W/outcomes.$1" | head -n 1; }
+        printf '%-24s %-14s %s\n' "$s" "$(o xen)" "$(o ours)"
+    done
+    echo
+    printf '%-36s %8s %6s\n' "calls through ours (call trace)" calls errors
+    sed -n 's/^\[ours\] trace| //p' "$W/console.log.result"
+} > "$tab"
 summary guest-check
