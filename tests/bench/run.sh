@@ -112,6 +112,9 @@ row() { # label key-array workload [ratios]
     echo
 }
 echo
+# The table, also kept for docs/performance.md (tools/docs-map tables).
+mkdir -p "$B/tables"
+{
 echo "xendevicemodel-rs benchmark ($(nproc) cores, $(date -u +%Y-%m-%d), privcmd test double in fast mode${BEFORE:+, before = $BEFORE})"
 printf '  %-30s' ""
 for v in "${variants[@]}"; do printf ' %9s' "$(label $v)"; done
@@ -132,3 +135,4 @@ row "ns per call, both threads" NS isa2 ratios
 printf '  %-30s' "speed-up over one thread"
 for v in "${variants[@]}"; do printf ' %9s' "$(ratio "${NS[$v,isa]}" "${NS[$v,isa2]}")"; done
 echo
+} | tee "$B/tables/bench-${ARCH:-amd64}-${DIST:-bookworm}.txt"
