@@ -40,6 +40,8 @@ DIST_CROSS_RUST_PKGS := rustc-web cargo-web libstd-rust-web-dev
 # qemu-user, static, as qemu-<arch>-static.
 DIST_QEMU_USER_PKG := qemu-user-static
 DIST_QEMU_USER_SUFFIX := -static
+# The architectures this release ships Xen's libraries for.
+DIST_ARCHES       := amd64 arm64 armhf
 else ifeq ($(DIST),trixie)
 DIST_RELEASE      := 13
 DIST_NEXT         :=
@@ -60,8 +62,15 @@ DIST_CROSS_RUST_PKGS := rustc cargo libstd-rust-dev
 # interpreters with the host kernel from inside a root).
 DIST_QEMU_USER_PKG := qemu-user
 DIST_QEMU_USER_SUFFIX :=
+# No armhf: Debian 13 builds Xen (source package xen) for amd64 and arm64 only;
+# its armhf archive has no libxendevicemodel1 (read off its Packages index).
+DIST_ARCHES       := amd64 arm64
 else
 $(error DIST=$(DIST) is not supported: use bookworm or trixie)
+endif
+
+ifeq ($(filter $(or $(ARCH),amd64),$(DIST_ARCHES)),)
+$(error ARCH=$(ARCH): Debian $(DIST_RELEASE) ($(DIST)) ships Xen's libraries for $(DIST_ARCHES) only)
 endif
 
 DIST_SUITE          := $(DIST)
@@ -82,7 +91,7 @@ DIST_B              := $(if $(DIST_VIA_ROOT),$(DIST_DIR)/build,build)
 # Debian packages every root gets (the rest comes from `make deps` inside it).
 DIST_ROOT_PKGS      := make bc ca-certificates
 
-DIST_VARS := DIST DIST_SUITE DIST_RELEASE DIST_NEXT DIST_XEN DIST_QEMU DIST_KERNEL DIST_KERNEL_RE DIST_QEMU_IMPORTS \
+DIST_VARS := DIST DIST_ARCHES DIST_SUITE DIST_RELEASE DIST_NEXT DIST_XEN DIST_QEMU DIST_KERNEL DIST_KERNEL_RE DIST_QEMU_IMPORTS \
 	DIST_RUST_PKGS DIST_CARGO DIST_CROSS_RUST_PKGS DIST_QEMU_USER_PKG DIST_QEMU_USER_SUFFIX DIST_XEN_DIR DIST_XEN_UTILS_PKG DIST_XEN_MISC_PKG \
 	DIST_XEN_HYPERVISOR_PKG DIST_DIR DIST_ROOT DIST_VIA_ROOT DIST_B DIST_ROOT_PKGS
 export $(DIST_VARS)
