@@ -60,7 +60,9 @@ $(B)/.dir:
 lib: $(LIB)
 $(LIB): $(RUSTSRC) | deps $(B)/.dir
 	$(CARGO) build --release --locked -p xendevicemodel-rs
-	cp target/release/libxendevicemodel_rs.so $@
+	@# A new file renamed into place: a test that has the old one mapped keeps it
+	@# (cp would rewrite the mapped file under it).
+	cp target/release/libxendevicemodel_rs.so $@.tmp && mv -f $@.tmp $@
 	ln -sf $(REALNAME) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libxendevicemodel.so
 

@@ -80,7 +80,7 @@ $(B)/linker: mk/arch.mk | $(SYSROOT)/.done
 
 $(LIB): $(RUSTSRC) $(B)/linker | $(SYSROOT)/.done
 	$(CARGO_ENV) $(DEB_CARGO) build --release --locked -p xendevicemodel-rs --target $(RUST_TARGET)
-	cp $(CROSS_TARGET)/$(RUST_TARGET)/release/libxendevicemodel_rs.so $@
+	cp $(CROSS_TARGET)/$(RUST_TARGET)/release/libxendevicemodel_rs.so $@.tmp && mv -f $@.tmp $@
 	ln -sf $(REALNAME) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libxendevicemodel.so
 
