@@ -7,7 +7,8 @@
 #   make demo       a QEMU-like device model run against the privcmd test double
 #   make bench      ours vs Xen's library vs the bare ioctl, side by side (BEFORE=<git ref>: and an older build)
 #   make xen-check  boot Xen (4.17 on Debian 12, 4.20 on Debian 13) under QEMU and run the tests on the real hypervisor
-#   make guest-check  real Linux guests on QEMU over each library (work in progress)
+#   make guest-check  real Linux guests on QEMU over each library, and a Rust PCI device beside QEMU
+#   make docs       API docs, and the generated maps and measured tables in the documents
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make header     regenerate include/xendevicemodel.h from src/ffi.rs
 #
@@ -139,8 +140,11 @@ trace-summary:
 	@sh tools/trace-summary "$(TRACE)"
 
 # The Rust API documentation of the crates a device-model author uses
-# (target/doc/<crate>/index.html), and docs/architecture.md's generated maps.
+# (target/doc/<crate>/index.html), docs/architecture.md's generated maps, and
+# the tables and figures of the last runs here (build/**/tables/) put into
+# the documents.
 .PHONY: doc docs
 doc docs:
 	$(or $(CARGO),cargo) doc --no-deps --all-features -p xendevicemodel -p xendevicemodel-ioreq -p xendevicemodel-virtio
 	bash tools/docs-map update
+	bash tools/docs-map tables
